@@ -1,0 +1,39 @@
+# Two set-up commands: `make demo` and `make test`. Both work on a machine with only python3.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+ALL    := $(VENV)/.installed-all
+
+.PHONY: demo test validate bench lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install --quiet -e ".[dev,plot]"
+	touch $(STAMP)
+
+# `make demo` installs every extra (bayes included); `make test` only what the suite needs.
+$(ALL): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,plot,bayes]"
+	touch $(ALL)
+
+demo: $(ALL)
+	$(PY) examples/quickstart.py
+
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" binfer tests README.md
+
+validate: $(STAMP)
+	$(PY) -m pytest -q -m slow tests
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_pmf.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check binfer tests benchmarks examples
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

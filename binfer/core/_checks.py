@@ -1,0 +1,89 @@
+"""Validation of the core's array arguments: ValueErrors naming argument, value and position."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def _first_bad(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def check_probabilities(p, name: str = "p") -> np.ndarray:
+    """1-D float array with every entry in [0, 1]; errors name the first offending position."""
+    try:
+        arr = np.asarray(p, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numbers in [0, 1]; could not read {p!r}") from exc
+    arr = np.atleast_1d(arr)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i = _first_bad(bad)
+        raise ValueError(f"{name}[{i}] = {arr[i].item()} is not a finite number")
+    bad = (arr < 0) | (arr > 1)
+    if bad.any():
+        i = _first_bad(bad)
+        raise ValueError(f"{name}[{i}] = {arr[i].item()!r} is outside [0, 1]")
+    return arr
+
+
+def check_counts(counts, size: int, name: str = "counts") -> np.ndarray:
+    """1-D int64 array of non-negative integers of length ``size``."""
+    if counts is None:
+        return np.ones(size, dtype=np.int64)
+    raw = np.atleast_1d(np.asarray(counts))
+    if raw.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {raw.shape}")
+    if raw.size != size:
+        raise ValueError(f"{name} has {raw.size} entries but p has {size}; they must match")
+    if raw.dtype.kind not in "iuf" and raw.dtype != object:
+        raise ValueError(f"{name} must be integers, got dtype {raw.dtype}")
+    try:
+        arr = raw.astype(float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{name} must be non-negative integers; could not read {counts!r}"
+        ) from exc
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i = _first_bad(bad)
+        raise ValueError(f"{name}[{i}] = {arr[i].item()} is not a finite number")
+    bad = arr < 0
+    if bad.any():
+        i = _first_bad(bad)
+        raise ValueError(f"{name}[{i}] = {raw[i].item()!r} is negative; counts must be >= 0")
+    bad = arr != np.floor(arr)
+    if bad.any():
+        i = _first_bad(bad)
+        raise ValueError(f"{name}[{i}] = {raw[i].item()!r} is not an integer")
+    if arr.max() > 2**53:
+        i = int(np.argmax(arr))
+        raise ValueError(f"{name}[{i}] = {raw[i].item()!r} is too large")
+    return arr.astype(np.int64)
+
+
+def check_positive_int(value, name: str) -> int:
+    """A Python int >= 1 (integral floats accepted)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if value != int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_quantiles(q, name: str = "q") -> np.ndarray:
+    """Float array (any shape) with every entry in [0, 1]."""
+    arr = np.asarray(q, dtype=float)
+    bad = ~np.isfinite(arr) | (arr < 0) | (arr > 1)
+    if bad.any():
+        flat = np.flatnonzero(bad.ravel())[0]
+        raise ValueError(
+            f"{name} must be probabilities in [0, 1]; entry {flat} is {arr.ravel()[flat].item()!r}"
+        )
+    return arr

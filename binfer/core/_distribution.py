@@ -1,0 +1,503 @@
+"""PoissonBinomial and Binomial: the exact distribution of a sum of independent binomials."""
+
+from __future__ import annotations
+
+import math
+from functools import cached_property
+
+import numpy as np
+
+from ._checks import check_counts, check_positive_int, check_probabilities, check_quantiles
+from ._engine import interior_logpmf
+from ._gradient import logpmf_grad as _logpmf_grad
+
+_METHODS = ("auto", "tilted", "direct", "fft")
+# "auto": the exact log-space direct convolution is cheapest up to about this many trials.
+_AUTO_DIRECT_MAX = 64
+
+
+def _log1mexp(x: np.ndarray) -> np.ndarray:
+    """log(1 - e^x) for x <= 0, accurate for x near 0 and very negative x (Maechler 2012)."""
+    x = np.asarray(x, dtype=float)
+    out = np.empty_like(x)
+    small = x > -math.log(2.0)
+    with np.errstate(divide="ignore"):
+        out[small] = np.log(-np.expm1(x[small]))
+        out[~small] = np.log1p(-np.exp(x[~small]))
+    return out
+
+
+class PoissonBinomial:
+    """Sum of independent binomials ``X = sum_g Bin(counts[g], p[g])`` (Poisson-binomial).
+
+    The grouped form is the natural one for grouped count data: a trial with 10^5 patients in
+    10 centres is 10 binomial blocks, and every algorithm here works on the blocks.
+
+    Parameters
+    ----------
+    p : array_like
+        Success probability of each group, in [0, 1] (0 and 1 are handled exactly).
+    counts : array_like of int, optional
+        Number of trials in each group; ``None`` means one trial each (the classic
+        Poisson-binomial with probabilities ``p``).
+    method : {"auto", "tilted", "direct", "fft"}, optional
+        How the PMF is computed.  ``"tilted"`` (what ``"auto"`` uses beyond a few dozen trials)
+        is the O(N log^2 N) exponentially tilted product tree, relatively accurate (~1e-12) at
+        every k, logs included far below 1e-308; ``"direct"`` is the exact log-space
+        convolution, O(N^2); ``"fft"`` is the plain FFT product tree, fast but accurate only to
+        ~1e-16 *absolute* (as fast-poibin and R's DivideFFT).
+
+    Notes
+    -----
+    PGF: ``G(s) = prod_g (1 - p_g + p_g s)^counts_g``.  With a common p this is the binomial
+    PGF, which is the additive property Bin(n1, p) + Bin(n2, p) = Bin(n1 + n2, p); with unequal
+    p the variance falls short of the binomial with the same N and mean by
+    ``sum_g counts_g (p_g - pbar)^2`` (:meth:`variance_deficit`).
+
+    The log-PMF is computed once (lazily) and cached; every probability method reads it.
+
+    References
+    ----------
+    Y. H. Wang (1993), "On the number of successes in independent trials", Statistica Sinica 3.
+    N. Peres, A. R. Lee, U. Keich (2021), "Exactly computing the tail of the Poisson-binomial
+    distribution", ACM Trans. Math. Softw. 47(4), arXiv:2004.07429.
+
+    Examples
+    --------
+    >>> import binfer
+    >>> X = binfer.PoissonBinomial([0.04, 0.10], counts=[12, 18])
+    >>> round(X.mean(), 12), round(X.var(), 12)
+    (2.28, 2.0808)
+    >>> round(float(X.pmf(0)), 6)
+    0.091964
+    >>> round(float(X.logsf(25)), 6)  # P(X > 25) ~ 2e-26: a finite, accurate log
+    -59.062413
+    """
+
+    def __init__(self, p, counts=None, *, method: str = "auto"):
+        self._p = check_probabilities(p, "p")
+        self._counts = check_counts(counts, self._p.size, "counts")
+        if method not in _METHODS:
+            raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+        self._method = method
+        self._p.setflags(write=False)
+        self._counts.setflags(write=False)
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def p(self) -> np.ndarray:
+        """Success probability of each group (read-only array)."""
+        return self._p
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Number of trials in each group (read-only array)."""
+        return self._counts
+
+    @property
+    def n_trials(self) -> int:
+        """Total number of trials N (the support is within 0..N)."""
+        return int(self._counts.sum())
+
+    def __repr__(self) -> str:
+        G = self._p.size
+        if G <= 6:
+            pairs = zip(self._counts, self._p, strict=True)
+            body = ", ".join(f"Bin({c}, {q:.6g})" for c, q in pairs)
+        else:
+            body = f"{G} groups"
+        return f"PoissonBinomial({body}; N={self.n_trials}, mean={self.mean():.6g})"
+
+    def _merged(self) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct p values and their total counts (groups with equal p are one binomial)."""
+        keep = self._counts > 0
+        uniq, inv = np.unique(self._p[keep], return_inverse=True)
+        tot = np.bincount(inv, weights=self._counts[keep]).astype(np.int64)
+        return uniq, tot
+
+    def _parts(self) -> tuple[int, int, np.ndarray, np.ndarray]:
+        """(trials with p = 1, trials with p = 0, interior distinct p, their counts)."""
+        uniq, tot = self._merged()
+        sure = int(tot[uniq == 1.0].sum())
+        never = int(tot[uniq == 0.0].sum())
+        mid = (uniq > 0) & (uniq < 1)
+        return sure, never, uniq[mid], tot[mid]
+
+    def support(self) -> tuple[int, int]:
+        """Smallest and largest value with positive probability."""
+        sure, never, _, _ = self._parts()
+        return sure, self.n_trials - never
+
+    # ------------------------------------------------------------------ PMF engine
+    def _compute_logpmf(self, method: str) -> np.ndarray:
+        sure, never, pi, ci = self._parts()
+        if method == "auto":
+            method = "direct" if int(ci.sum()) <= _AUTO_DIRECT_MAX else "tilted"
+        inner = interior_logpmf(pi, ci, method)
+        out = np.full(self.n_trials + 1, -np.inf)
+        out[sure : sure + inner.size] = inner
+        return out
+
+    @cached_property
+    def _logpmf_all(self) -> np.ndarray:
+        arr = self._compute_logpmf(self._method)
+        arr.setflags(write=False)
+        return arr
+
+    @cached_property
+    def _log_tails(self) -> tuple[np.ndarray, np.ndarray]:
+        """(logcdf, logsf) at 0..N, each summed from its own tail (no 1 - x cancellation)."""
+        lp = self._logpmf_all
+        with np.errstate(invalid="ignore"):
+            lcdf = np.logaddexp.accumulate(lp)
+            # sf(k) = P(X > k): accumulate from the top, shifted by one
+            rev = np.logaddexp.accumulate(lp[::-1])[::-1]
+        lsf = np.empty_like(lcdf)
+        lsf[:-1] = rev[1:]
+        lsf[-1] = -np.inf
+        # Near 1, the log of a probability is best taken from the small complementary tail:
+        # log(1 - sf) keeps full relative accuracy where summing the pmf would round to 0.
+        lcdf, lsf = (
+            np.where(lcdf > -math.log(2.0), _log1mexp(np.minimum(lsf, 0.0)), lcdf),
+            np.where(lsf > -math.log(2.0), _log1mexp(np.minimum(lcdf, 0.0)), lsf),
+        )
+        lcdf.setflags(write=False)
+        lsf.setflags(write=False)
+        return lcdf, lsf
+
+    def pmf_all(self, log: bool = False, *, method: str | None = None) -> np.ndarray:
+        """PMF (or log-PMF) at k = 0..N as one array.
+
+        Parameters
+        ----------
+        log : bool
+            Return log-probabilities (finite wherever P > 0, even far below 1e-308).
+        method : {"auto", "tilted", "direct", "fft"}, optional
+            Override the distribution's method for this call (not cached).
+
+        Examples
+        --------
+        >>> import binfer
+        >>> binfer.Binomial(3, 0.5).pmf_all()
+        array([0.125, 0.375, 0.375, 0.125])
+        """
+        if method is None or method == self._method:
+            arr = self._logpmf_all
+        else:
+            if method not in _METHODS:
+                raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+            arr = self._compute_logpmf(method)
+        return arr.copy() if log else np.exp(arr)
+
+    # ------------------------------------------------------------------ pointwise
+    def _index(self, k) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        k = np.asarray(k, dtype=float)
+        if np.isnan(k).any():
+            raise ValueError("k contains NaN")
+        return k, np.floor(k), (k == np.floor(k)) & (k >= 0) & (k <= self.n_trials)
+
+    def logpmf(self, k):
+        """log P(X = k); -inf for k outside the support or not an integer."""
+        k, _, ok = self._index(k)
+        out = np.full(k.shape, -np.inf)
+        out[ok] = self._logpmf_all[k[ok].astype(np.int64)]
+        return out[()] if out.ndim == 0 else out
+
+    def pmf(self, k):
+        """P(X = k)."""
+        return np.exp(self.logpmf(k))
+
+    def logcdf(self, k):
+        """log P(X <= k), accurate in both tails."""
+        k, fk, _ = self._index(k)
+        lcdf, _ = self._log_tails
+        out = np.where(fk < 0, -np.inf, 0.0)
+        inside = (fk >= 0) & (fk < self.n_trials)
+        out[inside] = lcdf[fk[inside].astype(np.int64)]
+        return out[()] if out.ndim == 0 else out
+
+    def cdf(self, k):
+        """P(X <= k)."""
+        return np.exp(self.logcdf(k))
+
+    def logsf(self, k):
+        """log P(X > k), accurate in both tails (not computed as 1 - cdf)."""
+        k, fk, _ = self._index(k)
+        _, lsf = self._log_tails
+        out = np.where(fk < 0, 0.0, -np.inf)
+        inside = (fk >= 0) & (fk < self.n_trials)
+        out[inside] = lsf[fk[inside].astype(np.int64)]
+        return out[()] if out.ndim == 0 else out
+
+    def sf(self, k):
+        """P(X > k)."""
+        return np.exp(self.logsf(k))
+
+    def ppf(self, q):
+        """Smallest k with P(X <= k) >= q (scipy's convention: ppf(0) = support start - 1)."""
+        q = check_quantiles(q, "q")
+        lcdf, lsf = self._log_tails
+        lo, _ = self.support()
+        out = np.empty(q.shape)
+        flat_q = q.ravel()
+        flat = out.ravel()
+        for i, qq in enumerate(flat_q):
+            if qq == 0.0:
+                flat[i] = lo - 1
+            elif qq > 0.5:
+                # cdf(k) >= q  <=>  sf(k) <= 1 - q ; sf is non-increasing
+                target = math.log1p(-qq) if qq < 1 else -math.inf
+                flat[i] = int(np.searchsorted(-lsf, -target, side="left"))
+            else:
+                flat[i] = int(np.searchsorted(lcdf, math.log(qq), side="left"))
+        out = flat.reshape(q.shape)
+        return out[()] if out.ndim == 0 else out
+
+    def isf(self, q):
+        """Smallest k with P(X > k) <= q."""
+        q = check_quantiles(q, "q")
+        _, lsf = self._log_tails
+        lo, _ = self.support()
+        out = np.empty(q.shape)
+        flat = out.ravel()
+        for i, qq in enumerate(q.ravel()):
+            if qq == 1.0:
+                flat[i] = lo - 1
+            else:
+                target = math.log(qq) if qq > 0 else -math.inf
+                flat[i] = int(np.searchsorted(-lsf, -target, side="left"))
+        out = flat.reshape(q.shape)
+        return out[()] if out.ndim == 0 else out
+
+    def rvs(self, size=None, random_state=None):
+        """Random draws: a sum of binomial draws per group (exact), or inverse CDF for many groups.
+
+        Parameters
+        ----------
+        size : int or tuple of int, optional
+        random_state : None, int or numpy.random.Generator
+            Anything :func:`numpy.random.default_rng` accepts.
+        """
+        rng = np.random.default_rng(random_state)
+        shape = () if size is None else (size if isinstance(size, tuple) else (int(size),))
+        n_draws = int(np.prod(shape)) if shape else 1
+        if self._p.size <= 64:
+            draws = rng.binomial(self._counts, self._p, size=(n_draws, self._p.size)).sum(axis=1)
+        else:
+            lcdf, _ = self._log_tails
+            cdf = np.exp(lcdf)
+            draws = np.minimum(np.searchsorted(cdf, rng.random(n_draws), side="right"),
+                               self.n_trials)
+        draws = draws.astype(np.int64)
+        return draws[0] if size is None else draws.reshape(shape)
+
+    # ------------------------------------------------------------------ moments and transforms
+    def mean(self) -> float:
+        """E[X] = sum_g counts_g p_g."""
+        return float(np.dot(self._counts, self._p))
+
+    def var(self) -> float:
+        """Var(X) = sum_g counts_g p_g (1 - p_g)."""
+        return float(np.dot(self._counts, self._p * (1.0 - self._p)))
+
+    def std(self) -> float:
+        """Standard deviation."""
+        return math.sqrt(self.var())
+
+    def stats(self, moments: str = "mv"):
+        """Mean ('m'), variance ('v'), skewness ('s') and excess kurtosis ('k'), as scipy.stats.
+
+        From the Bernoulli cumulants: kappa3 = pq(1 - 2p), kappa4 = pq(1 - 6pq).
+        """
+        n, p = self._counts, self._p
+        pq = p * (1.0 - p)
+        var = float(np.dot(n, pq))
+        out = []
+        for m in moments:
+            if m == "m":
+                out.append(self.mean())
+            elif m == "v":
+                out.append(var)
+            elif m == "s":
+                out.append(float(np.dot(n, pq * (1 - 2 * p))) / var**1.5 if var > 0 else math.nan)
+            elif m == "k":
+                out.append(float(np.dot(n, pq * (1 - 6 * pq))) / var**2 if var > 0 else math.nan)
+            else:
+                raise ValueError(f"moments must be made of 'm', 'v', 's', 'k'; got {moments!r}")
+        return out[0] if len(out) == 1 else tuple(out)
+
+    def pgf(self, s):
+        """Probability generating function E[s^X] = prod_g (1 - p_g + p_g s)^counts_g."""
+        s_arr = np.asarray(s)
+        z = s_arr.astype(complex)[..., None]
+        base = (1.0 - self._p) + self._p * z
+        used = self._counts > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = np.where(used, self._counts * np.log(base), 0.0)
+        val = np.exp(logs.sum(axis=-1))
+        if not np.iscomplexobj(s_arr):
+            val = val.real
+        return val[()] if np.ndim(val) == 0 else val
+
+    def mgf(self, t):
+        """Moment generating function E[e^(tX)] = prod_g (1 - p_g + p_g e^t)^counts_g."""
+        t = np.asarray(t)
+        return self.pgf(np.exp(t))
+
+    # ------------------------------------------------------------------ algebra
+    def __add__(self, other):
+        """Independent sum: a Binomial when every p is equal (the additive property)."""
+        if not isinstance(other, PoissonBinomial):
+            return NotImplemented
+        p = np.concatenate([self._p, other._p])
+        c = np.concatenate([self._counts, other._counts])
+        return _simplify(p, c, self._method)
+
+    def deconvolve(self, other: PoissonBinomial) -> PoissonBinomial:
+        """The Y with ``self = other + Y`` (Y independent of ``other``), by PGF division.
+
+        ``G_Y(s) = G_self(s) / G_other(s)``.  Both PGFs factor into linear terms
+        ``(1 - p + p s)`` with roots ``-(1 - p) / p``, so the quotient is a polynomial exactly
+        when every factor of ``other`` (with multiplicity) is a factor of ``self``; it is then the
+        product of the remaining factors, a valid PGF.  Otherwise the division leaves a
+        remainder and no such Y exists: a ValueError says which factor is missing.  Equal p is
+        judged to a relative tolerance of 1e-12 (p values computed from data carry rounding).
+
+        Examples
+        --------
+        >>> import binfer
+        >>> binfer.Binomial(10, 0.3).deconvolve(binfer.Binomial(4, 0.3))
+        Binomial(n=6, p=0.3)
+        """
+        if not isinstance(other, PoissonBinomial):
+            raise ValueError(f"can only deconvolve a PoissonBinomial, got {type(other).__name__}")
+        zu, zc = self._merged()
+        zc = zc.copy()
+        xu, xc = other._merged()
+        for q, c in zip(xu, xc, strict=True):
+            if q == 0.0:
+                continue  # factor 1: divides anything
+            hit = np.flatnonzero(np.isclose(zu, q, rtol=1e-12, atol=0.0))
+            if hit.size == 0 or zc[hit[0]] < c:
+                have = int(zc[hit[0]]) if hit.size else 0
+                raise ValueError(
+                    "no valid Y with Z = X + Y: dividing the PGFs leaves a remainder, since X has "
+                    f"{c} trial(s) with p = {q:.12g} but Z has only {have}; the quotient "
+                    "G_Z / G_X is not a polynomial"
+                )
+            zc[hit[0]] -= c
+        keep = zc > 0
+        if not keep.any():
+            return Binomial(0, 0.0)
+        return _simplify(zu[keep], zc[keep], self._method)
+
+    def __sub__(self, other):
+        """``Z - X`` is :meth:`deconvolve`: the Y with Z = X + Y."""
+        if not isinstance(other, PoissonBinomial):
+            return NotImplemented
+        return self.deconvolve(other)
+
+    def decompose(self, k: int) -> PoissonBinomial:
+        """C such that X = C_1 + ... + C_k with C_i i.i.d. copies of C.
+
+        The PGF's roots are ``-(1 - p_g)/p_g``, so ``G = H^k`` for a PGF H exactly when the
+        multiplicity of every distinct p in (0, 1] is divisible by k (p = 0 trials contribute the
+        factor 1; a p = 1 group is a constant, which splits only when k divides its size).
+        Bin(n, p) splits into k i.i.d. parts iff k divides n.
+
+        Examples
+        --------
+        >>> import binfer
+        >>> binfer.Binomial(10, 0.3).decompose(2)
+        Binomial(n=5, p=0.3)
+        """
+        k = check_positive_int(k, "k")
+        uniq, tot = self._merged()
+        bad = (uniq > 0) & (tot % k != 0)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"X cannot be split into {k} i.i.d. parts: p = {uniq[i]:.12g} occurs in "
+                f"{tot[i]} trial(s), not a multiple of {k}, so the PGF is not a {k}-th power of "
+                "a polynomial with non-negative coefficients"
+            )
+        comp = np.where(uniq > 0, tot // k, tot // k)
+        keep = comp > 0
+        if not keep.any():
+            return Binomial(0, float(uniq[0]) if uniq.size else 0.0)
+        return _simplify(uniq[keep], comp[keep], self._method)
+
+    def matching_binomial(self) -> Binomial:
+        """Bin(N, mean / N): the binomial with the same number of trials and the same mean."""
+        N = self.n_trials
+        return Binomial(N, self.mean() / N if N else 0.0)
+
+    def variance_deficit(self) -> float:
+        """Var(X) - Var(matching binomial) = -sum_g counts_g (p_g - pbar)^2 <= 0.
+
+        For two groups this is the seed's ``-n1 n2 / (n1 + n2) (p1 - p2)^2``.
+        """
+        N = self.n_trials
+        if N == 0:
+            return 0.0
+        pbar = self.mean() / N
+        return -float(np.dot(self._counts, (self._p - pbar) ** 2))
+
+    def logpmf_grad(self, k) -> np.ndarray:
+        """d log P(X = k) / d p_g for every group g: shape (len(k), G).
+
+        ``d log P(k) / d p_g = counts_g [P_g(k-1) - P_g(k)] / P(k)`` with P_g the PMF with one
+        trial of group g removed, evaluated from the characteristic function of the distribution
+        tilted to have mean k (stable in the far tails; one pass over the groups per k).
+        Rows for k outside the support are NaN (the log-probability is -inf there).
+
+        Examples
+        --------
+        >>> import binfer
+        >>> binfer.Binomial(10, 0.3).logpmf_grad([3])  # k/p - (n-k)/(1-p) = 0
+        array([[0.]])
+        """
+        k = np.atleast_1d(np.asarray(k, dtype=float))
+        if k.ndim != 1:
+            raise ValueError(f"k must be a scalar or one-dimensional, got shape {k.shape}")
+        if np.isnan(k).any():
+            raise ValueError("k contains NaN")
+        return _logpmf_grad(self._p, self._counts, k)
+
+
+class Binomial(PoissonBinomial):
+    """Bin(n, p): the one-group PoissonBinomial, with attributes ``n`` and ``p``.
+
+    Examples
+    --------
+    >>> import binfer
+    >>> binfer.Binomial(12, 0.04) + binfer.Binomial(18, 0.04)
+    Binomial(n=30, p=0.04)
+    """
+
+    def __init__(self, n: int, p: float, *, method: str = "auto"):
+        pa = check_probabilities([p], "p")
+        if isinstance(n, bool) or not np.isscalar(n) or n != int(n) or n < 0:
+            raise ValueError(f"n must be a non-negative integer, got {n!r}")
+        super().__init__(pa, [int(n)], method=method)
+
+    @property
+    def n(self) -> int:  # type: ignore[override]
+        """Number of trials."""
+        return int(self._counts[0])
+
+    @property
+    def p(self) -> float:  # type: ignore[override]
+        """Success probability."""
+        return float(self._p[0])
+
+    def __repr__(self) -> str:
+        return f"Binomial(n={self.n}, p={self.p:.12g})"
+
+
+def _simplify(p: np.ndarray, counts: np.ndarray, method: str) -> PoissonBinomial:
+    """A Binomial when every group with trials shares one p, else a PoissonBinomial."""
+    keep = counts > 0
+    if keep.any() and np.all(p[keep] == p[keep][0]):
+        return Binomial(int(counts[keep].sum()), float(p[keep][0]), method=method)
+    return PoissonBinomial(p, counts, method=method)
