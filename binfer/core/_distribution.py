@@ -360,8 +360,9 @@ class PoissonBinomial:
         ``(1 - p + p s)`` with roots ``-(1 - p) / p``, so the quotient is a polynomial exactly
         when every factor of ``other`` (with multiplicity) is a factor of ``self``; it is then the
         product of the remaining factors, a valid PGF.  Otherwise the division leaves a
-        remainder and no such Y exists: a ValueError says which factor is missing.  Equal p is
-        judged to a relative tolerance of 1e-12 (p values computed from data carry rounding).
+        remainder and no such Y exists: a ValueError says which factor is missing.  Factors
+        match when their p are equal as floating-point numbers (a tolerance would let
+        p = 1 - 1e-12 cancel p = 1, whose distributions differ).
 
         Examples
         --------
@@ -377,12 +378,12 @@ class PoissonBinomial:
         for q, c in zip(xu, xc, strict=True):
             if q == 0.0:
                 continue  # factor 1: divides anything
-            hit = np.flatnonzero(np.isclose(zu, q, rtol=1e-12, atol=0.0))
+            hit = np.flatnonzero(zu == q)
             if hit.size == 0 or zc[hit[0]] < c:
                 have = int(zc[hit[0]]) if hit.size else 0
                 raise ValueError(
                     "no valid Y with Z = X + Y: dividing the PGFs leaves a remainder, since X has "
-                    f"{c} trial(s) with p = {q:.12g} but Z has only {have}; the quotient "
+                    f"{c} trial(s) with p = {q!r} but Z has only {have}; the quotient "
                     "G_Z / G_X is not a polynomial"
                 )
             zc[hit[0]] -= c
@@ -498,6 +499,8 @@ class Binomial(PoissonBinomial):
 def _simplify(p: np.ndarray, counts: np.ndarray, method: str) -> PoissonBinomial:
     """A Binomial when every group with trials shares one p, else a PoissonBinomial."""
     keep = counts > 0
-    if keep.any() and np.all(p[keep] == p[keep][0]):
+    if not keep.any():
+        return Binomial(0, float(p[0]), method=method)
+    if np.all(p[keep] == p[keep][0]):
         return Binomial(int(counts[keep].sum()), float(p[keep][0]), method=method)
     return PoissonBinomial(p, counts, method=method)

@@ -53,6 +53,8 @@ _W_DIRECT = 28.0
 # Band products at or below this size are convolved directly (relatively accurate, no window
 # limit from rounding); above it, by FFT.
 _DIRECT_WORK = 40_000
+# ... and so is any band product whose shorter band has at most this many points.
+_DIRECT_MIN = 32
 # Leaves: runs of single Bernoulli trials are built by a log-space recursion in chunks of this size.
 _LEAF = 64
 # Nodes this small are combined by an exact log-space direct convolution.
@@ -174,7 +176,7 @@ def combine_tilted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         lb, ub = _band(b, theta, mb, _T)
         va = np.exp((a[la : ua + 1] - a[ma]) + theta * np.arange(la - ma, ua - ma + 1))
         vb = np.exp((b[lb : ub + 1] - b[mb]) + theta * np.arange(lb - mb, ub - mb + 1))
-        if va.size * vb.size <= _DIRECT_WORK or min(va.size, vb.size) <= 32:
+        if va.size * vb.size <= _DIRECT_WORK or min(va.size, vb.size) <= _DIRECT_MIN:
             c = np.convolve(va, vb)
             depth = _W_DIRECT
         else:
@@ -244,7 +246,7 @@ def interior_logpmf(p: np.ndarray, counts: np.ndarray, method: str = "tilted") -
         if not nodes:
             return np.zeros(1)
         return _tree(nodes, _log_direct_conv)
-    nodes += bernoulli_chunks_logpmf(p[single])
+    nodes += bernoulli_chunks_logpmf(p[single], _LEAF)
     if not nodes:
         return np.zeros(1)
     if method == "tilted":

@@ -67,7 +67,8 @@ def _bd0(x: np.ndarray, npq: np.ndarray) -> np.ndarray:
     near = np.abs(x - npq) < 0.1 * (x + npq)
     far = ~near
     xf, mf = x[far], npq[far]
-    out[far] = xf * np.log(xf / mf) + mf - xf
+    # log(x) - log(np), not log(x / np): the ratio overflows when np is subnormal
+    out[far] = xf * (np.log(xf) - np.log(mf)) + mf - xf
     xn, mn = x[near], npq[near]
     v = (xn - mn) / (xn + mn)
     s = (xn - mn) * v

@@ -1,0 +1,142 @@
+"""Tail accuracy against independent references (mpmath at 60 digits, R).
+
+The contract: logpmf, logcdf and logsf have relative error <= 1e-10 (of the probability) wherever
+log P >= -700, and below that the log itself is correct to 1e-10 relative.  References are
+written by tests/reference/make_core_refs.py (mpmath) and make_core_refs.R (R 4.2.2,
+PoissonBinomial 1.2.5); see tests/reference/README.md.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import binfer.core._engine as engine
+from binfer import Binomial, PoissonBinomial
+
+REF = Path(__file__).parent / "reference"
+CASES = json.loads((REF / "core_refs.json").read_text())
+GRADS = json.loads((REF / "core_grad_refs.json").read_text())
+RCSV = pd.read_csv(REF / "core_refs_R.csv")
+
+
+def _arr(values):
+    return np.array([float(v) for v in values])
+
+
+def assert_log_accurate(got, ref, rtol=1e-10, what=""):
+    """|log got - log ref| <= rtol where log ref >= -700 (relative error of P); below, relative
+    error of the log itself <= rtol; -inf exactly where the reference is -inf."""
+    got, ref = np.asarray(got), np.asarray(ref)
+    zero = np.isneginf(ref)
+    assert np.array_equal(np.isneginf(got), zero), f"{what}: zero pattern differs"
+    ok = ~zero
+    err = np.abs(got[ok] - ref[ok]) / np.maximum(1.0, np.abs(ref[ok]) / 700.0)
+    worst = err.max() if err.size else 0.0
+    assert worst <= rtol, f"{what}: worst error {worst:.3g}"
+    return worst
+
+
+@pytest.fixture(params=["default", "fft_windows"])
+def engine_mode(request, monkeypatch):
+    """Run each case as shipped, and with the FFT windows forced on at every size."""
+    if request.param == "fft_windows":
+        monkeypatch.setattr(engine, "_DIRECT_WORK", 0)
+        monkeypatch.setattr(engine, "_DIRECT_MIN", 0)
+        monkeypatch.setattr(engine, "_LEAF", 8)
+        monkeypatch.setattr(engine, "_SMALL", 4)
+        # use the tilted engine even for tiny inputs
+        import binfer.core._distribution as dist
+
+        monkeypatch.setattr(dist, "_AUTO_DIRECT_MAX", 0)
+    return request.param
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_logpmf_logcdf_logsf_against_mpmath(case, engine_mode):
+    X = PoissonBinomial(_arr(case["p"]), case["counts"])
+    k = np.arange(X.n_trials + 1)
+    assert_log_accurate(X.logpmf(k), _arr(case["logpmf"]), what="logpmf")
+    assert_log_accurate(X.logcdf(k), _arr(case["logcdf"]), what="logcdf")
+    assert_log_accurate(X.logsf(k), _arr(case["logsf"]), what="logsf")
+
+
+@pytest.mark.parametrize("case", CASES[:5], ids=[c["name"] for c in CASES[:5]])
+def test_log_of_probabilities_near_one_is_relatively_accurate(case):
+    """log cdf = log(1 - sf) for cdf near 1: the tiny log is accurate relative to its own size."""
+    X = PoissonBinomial(_arr(case["p"]), case["counts"])
+    k = np.arange(X.n_trials + 1)
+    for got, ref in [(X.logcdf(k), _arr(case["logcdf"])), (X.logsf(k), _arr(case["logsf"]))]:
+        near = (ref > -1e-3) & (ref < 0)
+        rel = np.abs(got[near] - ref[near]) / np.abs(ref[near])
+        assert rel.size == 0 or rel.max() < 1e-9
+
+
+def test_direct_method_against_mpmath():
+    case = next(c for c in CASES if c["name"] == "extreme200")
+    X = PoissonBinomial(_arr(case["p"]), case["counts"], method="direct")
+    assert_log_accurate(X.logpmf(np.arange(201)), _arr(case["logpmf"]), what="direct")
+
+
+def test_fft_method_has_absolute_accuracy_only():
+    case = next(c for c in CASES if c["name"] == "uniform2000")
+    X = PoissonBinomial(_arr(case["p"]), case["counts"])
+    ref = np.exp(_arr(case["logpmf"]))
+    fft = X.pmf_all(method="fft")
+    assert np.max(np.abs(fft - ref)) < 1e-15
+    tilted = X.pmf_all()
+    pos = ref > 0  # (below 1e-308 the doubles underflow; the logs are tested elsewhere)
+    assert np.max(np.abs(tilted[pos] - ref[pos]) / ref[pos]) < 1e-10
+
+
+def test_below_double_range_logs_are_finite_and_correct():
+    case = next(c for c in CASES if c["name"] == "small_tail")
+    ref = _arr(case["logpmf"])
+    assert ref.min() < -7000  # the reference reaches far below 1e-308
+    X = PoissonBinomial(_arr(case["p"]), case["counts"])
+    got = X.pmf_all(log=True)
+    assert np.all(np.isfinite(got))
+    deep = ref < -745
+    rel = np.abs(got[deep] - ref[deep]) / np.abs(ref[deep])
+    assert rel.max() < 1e-12
+
+
+@pytest.mark.parametrize("what", ["binom_logpmf", "binom_logcdf", "binom_logsf"])
+def test_binomial_against_R(what):
+    rows = RCSV[RCSV["what"] == what]
+    fn = {"binom_logpmf": "logpmf", "binom_logcdf": "logcdf", "binom_logsf": "logsf"}[what]
+    for (n, p), grp in rows.groupby(["n", "p"]):
+        B = Binomial(int(n), float(p))
+        got = getattr(B, fn)(grp["k"].to_numpy())
+        ref = grp["value"].to_numpy(dtype=float)
+        # R's values are themselves accurate to ~2e-12 (see tests/reference/README.md)
+        tol = 1e-11 * np.maximum(1.0, np.abs(ref))
+        fin = np.isfinite(ref) & (ref < -1e-300)
+        assert np.all(np.abs(got[fin] - ref[fin]) <= tol[fin]), (n, p, what)
+
+
+def test_poisson_binomial_5000_against_R_convolve():
+    p = pd.read_csv(REF / "pb5000_p.csv")["p"].to_numpy()
+    X = PoissonBinomial(p)
+    rows = RCSV[RCSV["case"] == "pb5000"]
+    lp = rows[rows["what"] == "pb_convolve_logpmf"]
+    got = X.logpmf(lp["k"].to_numpy())
+    assert np.max(np.abs(got - lp["value"].to_numpy())) < 1e-12
+    ls = rows[rows["what"] == "pb_convolve_logsf"]
+    got = X.logsf(ls["k"].to_numpy())
+    # R's log.p is log() of a double: absolute comparison (values near 0 are rounded by R)
+    assert np.max(np.abs(got - ls["value"].to_numpy())) < 1e-12
+
+
+@pytest.mark.parametrize("case", GRADS, ids=[g["name"] for g in GRADS])
+def test_logpmf_grad_against_mpmath_finite_differences(case):
+    X = PoissonBinomial(_arr(case["p"]), case["counts"])
+    got = X.logpmf_grad(case["k"])
+    ref = np.array([_arr(row) for row in case["grad"]])
+    assert got.shape == ref.shape == (len(case["k"]), len(case["p"]))
+    scale = np.maximum(np.abs(ref), np.abs(ref).max(axis=1, keepdims=True) * 1e-6)
+    assert np.max(np.abs(got - ref) / scale) < 1e-9
