@@ -76,7 +76,8 @@ def load_reference(n: int, p: np.ndarray, uniform: bool) -> tuple[pd.DataFrame |
 
             pm = PoiBin(p, mode="dp").pmf
             ok = pm > 1e-300
-            return pd.DataFrame({"k": np.flatnonzero(ok), "logpmf": np.log(pm[ok])}), "fast-poibin dp"
+            ref = pd.DataFrame({"k": np.flatnonzero(ok), "logpmf": np.log(pm[ok])})
+            return ref, "fast-poibin dp"
         return None, "none"
     if n <= 1000:
         return mpmath_reference(p), "mpmath exact"
