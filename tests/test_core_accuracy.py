@@ -140,3 +140,35 @@ def test_logpmf_grad_against_mpmath_finite_differences(case):
     assert got.shape == ref.shape == (len(case["k"]), len(case["p"]))
     scale = np.maximum(np.abs(ref), np.abs(ref).max(axis=1, keepdims=True) * 1e-6)
     assert np.max(np.abs(got - ref) / scale) < 1e-9
+
+
+GROUPED = json.loads((REF / "grouped_refs.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", GROUPED, ids=[c["name"] for c in GROUPED])
+def test_grouped_million_trials_against_mpmath_tilted_cf(case):
+    """10^6 trials in a few groups: log pmf/cdf/sf at points from -40 to +40 sd and the edges."""
+    X = PoissonBinomial(case["p"], case["counts"])
+    pts = case["points"]
+    k = np.array([r["k"] for r in pts])
+    assert_log_accurate(X.logpmf(k), _arr([r["logpmf"] for r in pts]), what="logpmf")
+    for what in ["logcdf", "logsf"]:
+        sel = [r for r in pts if what in r]
+        kk = np.array([r["k"] for r in sel])
+        assert_log_accurate(getattr(X, what)(kk), _arr([r[what] for r in sel]), what=what)
+
+
+def golden_p(n: int) -> np.ndarray:
+    """p_i = frac(i * 0.6180339887498949): reproduced bit for bit by make_large_refs.R."""
+    return (np.arange(1, n + 1, dtype=float) * 0.6180339887498949) % 1.0
+
+
+@pytest.mark.parametrize("n", [10_000, 100_000])
+def test_large_n_against_R_convolve(n):
+    ref = pd.read_csv(REF / f"large_refs_N{n}.csv")
+    X = PoissonBinomial(golden_p(n))
+    k = ref["k"].to_numpy()
+    for what in ["logpmf", "logcdf", "logsf"]:
+        ok = ref[what].notna().to_numpy()
+        # R's own error is ~1e-13 (tests/reference/README.md); the contract is 1e-10
+        assert_log_accurate(getattr(X, what)(k[ok]), ref[what].to_numpy()[ok], what=what)
