@@ -87,6 +87,18 @@ def load_reference(n: int, p: np.ndarray, uniform: bool) -> tuple[pd.DataFrame |
     return None, "none"
 
 
+def tail_reference(n: int, uniform: bool) -> tuple[float | None, int | None]:
+    """log P(X > k) at k = mean + 40 sd from tests/reference/tail_refs.csv (R, tilted Convolve)."""
+    f = REF / "tail_refs.csv"
+    if uniform or not f.exists():
+        return None, None
+    t = pd.read_csv(f)
+    t = t[(t["N"] == n) & (t["z"] == 40)]
+    if t.empty:
+        return None, None
+    return float(t["logsf"].iloc[0]), int(t["k"].iloc[0])
+
+
 def tail_error(logpmf_got: np.ndarray, ref: pd.DataFrame | None) -> float:
     """Worst relative error where the reference has 1e-300 < P < 1e-5 (NaN without reference)."""
     if ref is None:
@@ -191,7 +203,8 @@ def main() -> None:
         p = np.random.default_rng(0).uniform(size=n) if args.uniform else golden_p(n)
         ref, name = load_reference(n, p, args.uniform)
         rep = args.repeat if n <= 10_000 else 1
-        rows += run_case(f"N={n:.0e}", p, None, ref, name, rep)
+        sf_ref, k_tail = tail_reference(n, args.uniform)
+        rows += run_case(f"N={n:.0e}", p, None, ref, name, rep, sf_ref=sf_ref, k_tail=k_tail)
         print(pd.DataFrame(rows[-1:]).to_string(index=False), flush=True)
     if args.max_n >= 1e6:
         gp = json.loads((REF / "grouped_refs.json").read_text()) if (

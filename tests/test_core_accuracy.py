@@ -172,3 +172,17 @@ def test_large_n_against_R_convolve(n):
         ok = ref[what].notna().to_numpy()
         # R's own error is ~1e-13 (tests/reference/README.md); the contract is 1e-10
         assert_log_accurate(getattr(X, what)(k[ok]), ref[what].to_numpy()[ok], what=what)
+
+
+def test_far_tails_below_double_range_against_R_tilted_convolve():
+    """k = mean +- 25, 30, 36, 38, 40 sd (log P down to -938) for N = 1e3 .. 1e5."""
+    ref = pd.read_csv(REF / "tail_refs.csv")
+    ref = ref[ref["N"] <= 100_000]
+    for n, grp in ref.groupby("N"):
+        X = PoissonBinomial(golden_p(int(n)))
+        k = grp["k"].to_numpy()
+        assert_log_accurate(X.logpmf(k), grp["logpmf"].to_numpy(), what=f"logpmf N={n}")
+        for what in ["logcdf", "logsf"]:
+            ok = grp[what].notna().to_numpy()
+            assert_log_accurate(getattr(X, what)(k[ok]), grp[what].to_numpy()[ok],
+                                what=f"{what} N={n}")
