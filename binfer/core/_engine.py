@@ -177,6 +177,37 @@ def _one_tilt_direct(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     return np.log(c) + (ma + mb) - theta * np.arange(n + 1)
 
 
+def _window(a, b, nda, ndb, theta):
+    """One tilted window: (k0, c, depth, log a(ma) + b(mb), ma + mb) with C'(k0 + i) = c[i].
+
+    Untilt with ``log C(k) = log c[k - k0] + base + theta (ma + mb - k)``: forming the difference
+    of indices first keeps theta * k (up to ~1e9) out of the rounding."""
+    ma = _tilted_mode(nda, theta)
+    mb = _tilted_mode(ndb, theta)
+    la, ua = _band(a, theta, ma, _T)
+    lb, ub = _band(b, theta, mb, _T)
+    va = np.exp((a[la : ua + 1] - a[ma]) + theta * np.arange(la - ma, ua - ma + 1))
+    vb = np.exp((b[lb : ub + 1] - b[mb]) + theta * np.arange(lb - mb, ub - mb + 1))
+    if va.size * vb.size <= _DIRECT_WORK or min(va.size, vb.size) <= _DIRECT_MIN:
+        c = np.convolve(va, vb)
+        depth = _W_DIRECT
+    else:
+        c = _fft_conv(va, vb)
+        depth = _W_FFT
+    return la + lb, c, depth, a[ma] + b[mb], ma + mb
+
+
+def _kept_run(c: np.ndarray, depth: float) -> tuple[int, int, int]:
+    """(lo, hi, argmax): the run of c >= max(c) e^-depth around the maximum (an interval)."""
+    cmax_i = int(np.argmax(c))
+    keep = c >= c[cmax_i] * math.exp(-depth)
+    gaps = np.flatnonzero(~keep[:cmax_i])
+    lo_i = int(gaps[-1]) + 1 if gaps.size else 0
+    gaps = np.flatnonzero(~keep[cmax_i:])
+    hi_i = cmax_i + int(gaps[0]) - 1 if gaps.size else c.size - 1
+    return lo_i, hi_i, cmax_i
+
+
 def combine_tilted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Log-PMF of the sum of two independent variables with log-concave log-PMFs a and b."""
     na, nb = a.size - 1, b.size - 1
@@ -206,27 +237,8 @@ def combine_tilted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     tries = 0
     while k_cur <= n:
         theta = theta_for(target)
-        ma = _tilted_mode(nda, theta)
-        mb = _tilted_mode(ndb, theta)
-        la, ua = _band(a, theta, ma, _T)
-        lb, ub = _band(b, theta, mb, _T)
-        va = np.exp((a[la : ua + 1] - a[ma]) + theta * np.arange(la - ma, ua - ma + 1))
-        vb = np.exp((b[lb : ub + 1] - b[mb]) + theta * np.arange(lb - mb, ub - mb + 1))
-        if va.size * vb.size <= _DIRECT_WORK or min(va.size, vb.size) <= _DIRECT_MIN:
-            c = np.convolve(va, vb)
-            depth = _W_DIRECT
-        else:
-            c = _fft_conv(va, vb)
-            depth = _W_FFT
-        cmax_i = int(np.argmax(c))
-        cmax = c[cmax_i]
-        keep = c >= cmax * math.exp(-depth)
-        # the kept set is an interval around the maximum (log-concavity); take that run
-        gaps = np.flatnonzero(~keep[:cmax_i])
-        lo_i = int(gaps[-1]) + 1 if gaps.size else 0
-        gaps = np.flatnonzero(~keep[cmax_i:])
-        hi_i = cmax_i + int(gaps[0]) - 1 if gaps.size else c.size - 1
-        k0 = la + lb
+        k0, c, depth, base, mode = _window(a, b, nda, ndb, theta)
+        lo_i, hi_i, cmax_i = _kept_run(c, depth)
         vlo, vhi = k0 + lo_i, k0 + hi_i
         if vlo > k_cur:
             # Window placed too far: bring it back towards k_cur.
@@ -240,8 +252,7 @@ def combine_tilted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             target = k_cur + 1
             continue
         ks = np.arange(k_cur, vhi + 1)
-        seg = c[ks - k0]
-        out[ks] = np.log(seg) + (a[ma] + b[mb]) + theta * ((ma + mb) - ks)
+        out[ks] = np.log(c[ks - k0]) + base + theta * (mode - ks)
         half = max(1, vhi - (k0 + cmax_i))
         k_cur = vhi + 1
         target = min(n, k_cur + max(1, (4 * half) // 5))
