@@ -41,18 +41,21 @@ def assert_log_accurate(got, ref, rtol=1e-10, what=""):
     return worst
 
 
-@pytest.fixture(params=["default", "fft_windows"])
+@pytest.fixture(params=["default", "fft_windows", "adaptive_windows"])
 def engine_mode(request, monkeypatch):
-    """Run each case as shipped, and with the FFT windows forced on at every size."""
-    if request.param == "fft_windows":
-        monkeypatch.setattr(engine, "_DIRECT_WORK", 0)
-        monkeypatch.setattr(engine, "_DIRECT_MIN", 0)
-        monkeypatch.setattr(engine, "_LEAF", 8)
-        monkeypatch.setattr(engine, "_SMALL", 4)
-        # use the tilted engine even for tiny inputs
+    """Run each case as shipped, with FFT windows forced on at every size (batched), and with
+    the sequential adaptive window placement instead of the batched one."""
+    if request.param != "default":
         import binfer.core._distribution as dist
 
-        monkeypatch.setattr(dist, "_AUTO_DIRECT_MAX", 0)
+        monkeypatch.setattr(engine, "_DIRECT_WORK", 0)
+        monkeypatch.setattr(engine, "_DIRECT_MIN", 0)
+        monkeypatch.setattr(engine, "_ONE_TILT_WORK", 0)
+        monkeypatch.setattr(engine, "_LEAF", 8)
+        monkeypatch.setattr(engine, "_SMALL", 4)
+        monkeypatch.setattr(dist, "_AUTO_DIRECT_MAX", 0)  # the tilted engine even for tiny N
+        monkeypatch.setattr(engine, "_BATCH_MIN_N",
+                            0 if request.param == "fft_windows" else 10**9)
     return request.param
 
 

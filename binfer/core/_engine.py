@@ -60,6 +60,10 @@ _DIRECT_MIN = 32
 # at most e^-_RANGE (no product underflows: e^-600 > 1e-261), for products up to this much work.
 _RANGE = 600.0
 _ONE_TILT_WORK = 300_000
+# Products of at least this many trials place all their windows at once and batch the FFTs.
+_BATCH_MIN_N = 256
+# Elements per batch of windows (bounds memory: ~16 bytes each, several arrays).
+_BATCH_ELEMS = 2_000_000
 # Leaves: runs of single Bernoulli trials are built by a log-space recursion in chunks of this size.
 _LEAF = 64
 # Nodes this small are combined by an exact log-space direct convolution.
@@ -222,21 +226,30 @@ def combine_tilted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ndb = np.sort(-np.diff(b))
     merged = np.sort(np.concatenate([nda, ndb]))  # thresholds of theta for the product's mode
 
-    def theta_for(target: int) -> float:
-        # mode_C(theta) = #{merged < theta}; target t needs merged[t-1] < theta <= merged[t].
-        if target <= 0:
-            return float(merged[0]) - 1.0
-        if target >= n:
-            return float(merged[-1]) + 1.0
-        return 0.5 * (float(merged[target - 1]) + float(merged[target]))
-
+    if n >= _BATCH_MIN_N:
+        return _combine_batched(a, b, nda, ndb, merged)
     out = np.full(n + 1, np.nan)
-    k_cur = 0
-    half = 1  # current guess of a window's kept half-width
-    target = 0
+    _fill_adaptive(a, b, nda, ndb, merged, out, 0, n)
+    return out
+
+
+def _theta_for(merged: np.ndarray, target):
+    """Tilt(s) putting the product's tilted mode at ``target`` (scalar or array)."""
+    n = merged.size
+    t = np.asarray(target)
+    inner = 0.5 * (merged[np.clip(t - 1, 0, n - 1)] + merged[np.clip(t, 0, n - 1)])
+    th = np.where(t <= 0, merged[0] - 1.0, np.where(t >= n, merged[-1] + 1.0, inner))
+    return float(th) if th.ndim == 0 else th
+
+
+def _fill_adaptive(a, b, nda, ndb, merged, out, k_from: int, k_to: int) -> None:
+    """Cover out[k_from..k_to] window by window, placing each from the last one's width."""
+    n = merged.size
+    k_cur = k_from
+    target = k_from
     tries = 0
-    while k_cur <= n:
-        theta = theta_for(target)
+    while k_cur <= k_to:
+        theta = _theta_for(merged, target)
         k0, c, depth, base, mode = _window(a, b, nda, ndb, theta)
         lo_i, hi_i, cmax_i = _kept_run(c, depth)
         vlo, vhi = k0 + lo_i, k0 + hi_i
@@ -251,11 +264,148 @@ def combine_tilted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if vhi < k_cur:
             target = k_cur + 1
             continue
+        vhi = min(vhi, k_to)
         ks = np.arange(k_cur, vhi + 1)
         out[ks] = np.log(c[ks - k0]) + base + theta * (mode - ks)
         half = max(1, vhi - (k0 + cmax_i))
         k_cur = vhi + 1
         target = min(n, k_cur + max(1, (4 * half) // 5))
+
+
+def _local_sd(merged: np.ndarray, h: int = 6) -> np.ndarray:
+    """Rough tilted sd of the product at each mode t = 0..n, from the density of the slopes.
+
+    Under a tilt the mode moves by var(theta) per unit theta, and the merged slope thresholds
+    are the thetas at which the mode steps: var(t) ~ 2h / (merged[t + h] - merged[t - h]).
+    Only used to place windows; coverage is checked afterwards.
+    """
+    n = merged.size
+    t = np.arange(n + 1)
+    lo = np.clip(t - h, 0, n - 1)
+    hi = np.clip(t + h, 0, n - 1)
+    span = np.maximum(hi - lo, 1)
+    dd = np.maximum(merged[hi] - merged[lo], 1e-300)
+    return np.sqrt(span / dd)
+
+
+def _place_windows(merged: np.ndarray) -> np.ndarray:
+    """Targets t_0 = 0 < t_1 < ... reaching n, spaced so that FFT windows (+-3.7 sd) overlap."""
+    n = merged.size
+    sd = _local_sd(merged)
+    targets = [0]
+    t = 0
+    while t < n:
+        ahead = min(n, t + int(6.0 * sd[t]) + 1)
+        step = max(1, int(2.8 * (sd[t] + min(sd[t], sd[ahead]))))
+        t = min(n, t + step)
+        targets.append(t)
+    return np.array(targets)
+
+
+def _vector_band(a: np.ndarray, theta: np.ndarray, mode: np.ndarray, depth: float):
+    """Vectorised _band over many tilts: per tilt the interval where a'(j) >= max - depth."""
+    n = a.size - 1
+    top = a[mode]
+
+    def ok(j):
+        return (a[j] - top) + theta * (j - mode) >= -depth
+
+    # left ends: smallest j in [0, mode] with ok(j)  (ok is monotone on [0, mode])
+    lo = np.zeros_like(mode)
+    hi = mode.copy()
+    left_ok = ok(lo)
+    while True:
+        active = hi - lo > 1
+        if not active.any():
+            break
+        mid = (lo + hi) // 2
+        good = ok(mid)
+        hi = np.where(active & good, mid, hi)
+        lo = np.where(active & ~good, mid, lo)
+    left = np.where(left_ok, 0, hi)
+    lo = mode.copy()
+    hi = np.full_like(mode, n)
+    right_ok = ok(hi)
+    while True:
+        active = hi - lo > 1
+        if not active.any():
+            break
+        mid = (lo + hi) // 2
+        good = ok(mid)
+        lo = np.where(active & good, mid, lo)
+        hi = np.where(active & ~good, mid, hi)
+    right = np.where(right_ok, n, lo)
+    return left, right
+
+
+def _gather(a, theta, mode, left, right, width):
+    """Rows exp(a'(left + i) - a'(mode)) for i < width (zero beyond ``right``)."""
+    idx = left[:, None] + np.arange(width)[None, :]
+    valid = idx <= right[:, None]
+    idx = np.minimum(idx, a.size - 1)
+    vals = (a[idx] - a[mode][:, None]) + theta[:, None] * (idx - mode[:, None])
+    out = np.exp(vals)
+    out[~valid] = 0.0
+    return out
+
+
+def _combine_batched(a, b, nda, ndb, merged) -> np.ndarray:
+    """All windows of one product at once: batched bands, batched real FFTs, best-kept scatter."""
+    n = merged.size
+    targets = _place_windows(merged)
+    theta = _theta_for(merged, targets)
+    ma = np.searchsorted(nda, theta, side="left")
+    mb = np.searchsorted(ndb, theta, side="left")
+    la, ua = _vector_band(a, theta, ma, _T)
+    lb, ub = _vector_band(b, theta, mb, _T)
+    wa, wb = ua - la + 1, ub - lb + 1
+    size = wa + wb - 1
+    out = np.full(n + 1, np.nan)
+    best = np.full(n + 1, np.inf)
+    cut = math.exp(-_W_FFT)
+    order = np.argsort(size, kind="stable")
+    # batches of windows with similar FFT sizes (bounded memory)
+    start = 0
+    while start < order.size:
+        first = size[order[start]]
+        stop = start + 1
+        while (stop < order.size and size[order[stop]] <= 1.25 * first
+               and (stop - start) * size[order[stop]] < _BATCH_ELEMS):
+            stop += 1
+        w = order[start:stop]
+        start = stop
+        Wa, Wb = int(wa[w].max()), int(wb[w].max())
+        va = _gather(a, theta[w], ma[w], la[w], ua[w], Wa)
+        vb = _gather(b, theta[w], mb[w], lb[w], ub[w], Wb)
+        m = Wa + Wb - 1
+        nfft = sfft.next_fast_len(m, real=True)
+        c = sfft.irfft(sfft.rfft(va, nfft, axis=1) * sfft.rfft(vb, nfft, axis=1), nfft,
+                       axis=1)[:, :m]
+        cmax = c.max(axis=1)
+        keep = c >= (cmax * cut)[:, None]
+        rows, cols = np.nonzero(keep)
+        k = (la[w] + lb[w])[rows] + cols
+        vals = c[rows, cols]
+        depth = np.log(cmax[rows] / vals)
+        logv = (np.log(vals) + (a[ma[w]] + b[mb[w]])[rows]
+                + theta[w][rows] * ((ma[w] + mb[w])[rows] - k))
+        # keep, for each k, the value from the window where it sits closest to the mode
+        o = np.lexsort((depth, k))
+        k, depth, logv = k[o], depth[o], logv[o]
+        first_of_k = np.ones(k.size, dtype=bool)
+        first_of_k[1:] = k[1:] != k[:-1]
+        k, depth, logv = k[first_of_k], depth[first_of_k], logv[first_of_k]
+        better = depth < best[k]
+        out[k[better]] = logv[better]
+        best[k[better]] = depth[better]
+    gaps = np.flatnonzero(np.isnan(out))
+    if gaps.size:
+        # rare: windows placed too sparsely somewhere; cover the gaps adaptively
+        breaks = np.flatnonzero(np.diff(gaps) > 1)
+        starts = np.r_[gaps[0], gaps[breaks + 1]]
+        ends = np.r_[gaps[breaks], gaps[-1]]
+        for s0, e0 in zip(starts, ends, strict=True):
+            _fill_adaptive(a, b, nda, ndb, merged, out, int(s0), int(e0))
     return out
 
 
