@@ -64,8 +64,9 @@ _ONE_TILT_WORK = 300_000
 _BATCH_MIN_N = 256
 # Elements per batch of windows (bounds memory: ~16 bytes each, several arrays).
 _BATCH_ELEMS = 2_000_000
-# Leaves: runs of single Bernoulli trials are built by a log-space recursion in chunks of this size.
-_LEAF = 64
+# Leaves: runs of single trials (sorted by p) are built by a tilted linear recursion in chunks of
+# this size (a log-space recursion for the rare chunk whose tilted coefficients would underflow).
+_LEAF = 256
 # Nodes this small are combined by an exact log-space direct convolution.
 _SMALL = 24
 
@@ -81,16 +82,9 @@ def _log_direct_conv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return logsumexp(mat, axis=0)
 
 
-def bernoulli_chunks_logpmf(p: np.ndarray, chunk: int = _LEAF) -> list[np.ndarray]:
-    """Log-PMFs of consecutive chunks of single trials (0 < p < 1): a vectorised log recursion."""
-    out = []
-    n_total = p.size
-    if n_total == 0:
-        return out
-    n_chunks = -(-n_total // chunk)
-    pad = n_chunks * chunk - n_total
-    # Padding trials with p = 0 add nothing (log q = 0, log p = -inf).
-    pp = np.concatenate([p, np.zeros(pad)]).reshape(n_chunks, chunk)
+def _log_recursion(pp: np.ndarray) -> np.ndarray:
+    """Log-PMFs of the rows of ``pp`` (chunks of trials) by the log-space recursion: O(L^2)."""
+    n_chunks, chunk = pp.shape
     with np.errstate(divide="ignore"):
         lp = np.log(pp)
         lq = np.log1p(-pp)
@@ -102,6 +96,62 @@ def bernoulli_chunks_logpmf(p: np.ndarray, chunk: int = _LEAF) -> list[np.ndarra
         new[:, 1 : i + 2] = np.logaddexp(lpmf[:, 1 : i + 2] + lq[:, i : i + 1],
                                          lpmf[:, : i + 1] + lp[:, i : i + 1])
         lpmf[:, : i + 2] = new
+    return lpmf
+
+
+def _tilted_recursion(pp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log-PMFs of the rows of ``pp`` by the linear recursion on tilted probabilities.
+
+    Each chunk is tilted to p' = expit(logit p + theta) with theta = -median logit p, so that its
+    coefficients stay far from underflow; the recursion P(j) <- q' P(j) + p' P(j-1) adds
+    non-negative terms only, so every coefficient is relatively accurate (~2 L eps).  Untilting:
+    log P(j) = log P'(j) - theta j + sum_i log(q_i + p_i e^theta).  Returns the log-PMFs and a
+    mask of the chunks whose tilted coefficients came too close to underflow (redo those in logs).
+    """
+    n_chunks, chunk = pp.shape
+    with np.errstate(divide="ignore"):
+        logit = np.log(pp) - np.log1p(-pp)
+    real = pp > 0  # padding trials have p = 0
+    # rows hold sorted p (padding p = 0 at the end): the middle real entry is the median
+    sizes = real.sum(axis=1)
+    theta = -logit[np.arange(n_chunks), np.maximum(sizes - 1, 0) // 2]
+    theta[sizes == 0] = 0.0
+    z = logit + theta[:, None]
+    pt = np.where(real, 1.0 / (1.0 + np.exp(-z)), 0.0)
+    qt = np.where(real, 1.0 / (1.0 + np.exp(z)), 1.0)
+    P = np.zeros((n_chunks, chunk + 1))
+    P[:, 0] = 1.0
+    for i in range(chunk):
+        P[:, 1 : i + 2] = P[:, 1 : i + 2] * qt[:, i : i + 1] + P[:, : i + 1] * pt[:, i : i + 1]
+        P[:, 0] *= qt[:, i]
+    # log(q + p e^theta) = log q - log q' = log1p(-p) + log1p(e^z)
+    norm = np.where(real, np.log1p(-pp) + np.logaddexp(0.0, z), 0.0).sum(axis=1)
+    col = np.arange(chunk + 1)
+    inside = col[None, :] <= sizes[:, None]
+    bad = ((P < 1e-280) & inside).any(axis=1)
+    with np.errstate(divide="ignore"):
+        out = np.log(P) - theta[:, None] * col[None, :] + norm[:, None]
+    return out, bad
+
+
+def bernoulli_chunks_logpmf(p: np.ndarray, chunk: int = _LEAF) -> list[np.ndarray]:
+    """Log-PMFs of chunks of single trials (0 < p < 1), relatively accurate at every k.
+
+    The trials are sorted by p first so that each chunk is homogeneous (tilting then keeps its
+    coefficients in range, and neighbouring chunks combine with small dynamic range).
+    """
+    out = []
+    n_total = p.size
+    if n_total == 0:
+        return out
+    p = np.sort(p)
+    n_chunks = -(-n_total // chunk)
+    pad = n_chunks * chunk - n_total
+    # Padding trials with p = 0 add nothing (log q = 0, log p = -inf).
+    pp = np.concatenate([p, np.zeros(pad)]).reshape(n_chunks, chunk)
+    lpmf, bad = _tilted_recursion(pp)
+    if bad.any():
+        lpmf[bad] = _log_recursion(pp[bad])
     sizes = np.full(n_chunks, chunk)
     if pad:
         sizes[-1] = chunk - pad
@@ -369,7 +419,7 @@ def _combine_batched(a, b, nda, ndb, merged) -> np.ndarray:
     while start < order.size:
         first = size[order[start]]
         stop = start + 1
-        while (stop < order.size and size[order[stop]] <= 1.25 * first
+        while (stop < order.size and size[order[stop]] <= 2.0 * first
                and (stop - start) * size[order[stop]] < _BATCH_ELEMS):
             stop += 1
         w = order[start:stop]
