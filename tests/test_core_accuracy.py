@@ -189,3 +189,19 @@ def test_far_tails_below_double_range_against_R_tilted_convolve():
             ok = grp[what].notna().to_numpy()
             assert_log_accurate(getattr(X, what)(k[ok]), grp[what].to_numpy()[ok],
                                 what=f"{what} N={n}")
+
+
+@pytest.mark.slow
+def test_million_single_trials_against_R_convolve():
+    """N = 10^6 distinct p (R's exact O(N^2) convolution took ~25 min to make the reference)."""
+    ref = pd.read_csv(REF / "large_refs_N1000000.csv")
+    X = PoissonBinomial(golden_p(1_000_000))
+    k = ref["k"].to_numpy()
+    for what in ["logpmf", "logcdf", "logsf"]:
+        ok = ref[what].notna().to_numpy()
+        assert_log_accurate(getattr(X, what)(k[ok]), ref[what].to_numpy()[ok], what=what)
+    tails = pd.read_csv(REF / "tail_refs.csv")
+    tails = tails[tails["N"] == 1_000_000]
+    if len(tails):
+        kk = tails["k"].to_numpy()
+        assert_log_accurate(X.logpmf(kk), tails["logpmf"].to_numpy(), what="far-tail logpmf")
