@@ -360,6 +360,20 @@ def _place_windows(merged: np.ndarray) -> np.ndarray:
     return np.array(targets)
 
 
+def _bisect(ok, bad_end: np.ndarray, good_end: np.ndarray) -> np.ndarray:
+    """Per lane, the index nearest ``bad_end`` at which the monotone ``ok`` holds, searching the
+    interval from ``bad_end`` (where ok may fail) to ``good_end`` (where it holds)."""
+    bad, good = bad_end.copy(), good_end.copy()
+    while True:
+        active = np.abs(good - bad) > 1
+        if not active.any():
+            return good
+        mid = (bad + good) // 2
+        hit = ok(mid)
+        good = np.where(active & hit, mid, good)
+        bad = np.where(active & ~hit, mid, bad)
+
+
 def _vector_band(a: np.ndarray, theta: np.ndarray, mode: np.ndarray, depth: float):
     """Vectorised _band over many tilts: per tilt the interval where a'(j) >= max - depth."""
     n = a.size - 1
@@ -368,31 +382,11 @@ def _vector_band(a: np.ndarray, theta: np.ndarray, mode: np.ndarray, depth: floa
     def ok(j):
         return (a[j] - top) + theta * (j - mode) >= -depth
 
-    # left ends: smallest j in [0, mode] with ok(j)  (ok is monotone on [0, mode])
-    lo = np.zeros_like(mode)
-    hi = mode.copy()
-    left_ok = ok(lo)
-    while True:
-        active = hi - lo > 1
-        if not active.any():
-            break
-        mid = (lo + hi) // 2
-        good = ok(mid)
-        hi = np.where(active & good, mid, hi)
-        lo = np.where(active & ~good, mid, lo)
-    left = np.where(left_ok, 0, hi)
-    lo = mode.copy()
-    hi = np.full_like(mode, n)
-    right_ok = ok(hi)
-    while True:
-        active = hi - lo > 1
-        if not active.any():
-            break
-        mid = (lo + hi) // 2
-        good = ok(mid)
-        lo = np.where(active & good, mid, lo)
-        hi = np.where(active & ~good, mid, hi)
-    right = np.where(right_ok, n, lo)
+    zero = np.zeros_like(mode)
+    end = np.full_like(mode, n)
+    # a' rises up to the mode and falls after it: bisect each side
+    left = np.where(ok(zero), 0, _bisect(ok, zero, mode))
+    right = np.where(ok(end), n, _bisect(ok, end, mode))
     return left, right
 
 
