@@ -143,7 +143,10 @@ def run_case(label: str, p: np.ndarray, counts, ref, ref_name, repeat, sf_ref=No
     def sf_err(v):
         if ref_sf is None or v is None:
             return math.nan
-        return abs(math.expm1(v - ref_sf)) if np.isfinite(v) else 1.0
+        if not np.isfinite(v):
+            return 1.0  # -inf (a zero probability): 100% error
+        with np.errstate(over="ignore"):
+            return float(abs(np.expm1(v - ref_sf)))
 
     rows.append(dict(case=label, method="binfer (tilted, default)", time_s=t_b, ratio=1.0,
                      tail_rel_err=tail_error(lp, ref), tail_time_s=t_tail, tail_logsf=lsf,
