@@ -205,3 +205,44 @@ def test_million_single_trials_against_R_convolve():
     if len(tails):
         kk = tails["k"].to_numpy()
         assert_log_accurate(X.logpmf(kk), tails["logpmf"].to_numpy(), what="far-tail logpmf")
+
+
+def test_pointwise_path_against_R_convolve_and_far_tails():
+    """A few points on a large distribution use one tilted window each (no whole PMF)."""
+    n = 100_000
+    X = PoissonBinomial(golden_p(n))
+    ref = pd.read_csv(REF / f"large_refs_N{n}.csv").dropna()
+    pick = ref.iloc[np.linspace(0, len(ref) - 1, 12).astype(int)]
+    k = pick["k"].to_numpy()
+    assert X._pointwise(k)
+    for what in ["logpmf", "logcdf", "logsf"]:
+        assert_log_accurate(getattr(X, what)(k), pick[what].to_numpy(), what=what)
+    assert "_logpmf_all" not in X.__dict__  # the whole PMF was never computed
+    tails = pd.read_csv(REF / "tail_refs.csv")
+    for _, row in tails[tails["N"] == 10_000].iterrows():
+        Y = PoissonBinomial(golden_p(10_000))
+        with pytest.MonkeyPatch.context() as mp:
+            import binfer.core._distribution as dist
+
+            mp.setattr(dist, "_POINT_MIN_N", 0)
+            kk = int(row["k"])
+            assert Y._pointwise(np.array([kk]))
+            assert_log_accurate(Y.logpmf(kk), row["logpmf"], what="point logpmf")
+            for what in ["logcdf", "logsf"]:
+                if np.isfinite(row[what]):
+                    assert_log_accurate(getattr(Y, what)(kk), row[what], what=what)
+
+
+def test_pointwise_path_matches_whole_pmf_with_boundary_groups(monkeypatch):
+    import binfer.core._distribution as dist
+
+    p = np.r_[np.random.default_rng(4).uniform(size=3000), 0.0, 1.0]
+    counts = np.r_[np.ones(3000, dtype=int), 7, 5]
+    full = PoissonBinomial(p, counts)
+    k = np.array([0, 4, 5, 6, 300, 1500, 2700, 3004, 3005, 3006, 3012])
+    expect = [full.logpmf(k), full.logcdf(k), full.logsf(k)]
+    monkeypatch.setattr(dist, "_POINT_MIN_N", 0)
+    pts = PoissonBinomial(p, counts)
+    assert pts._pointwise(k)
+    for got, ref in zip([pts.logpmf(k), pts.logcdf(k), pts.logsf(k)], expect, strict=True):
+        assert_log_accurate(got, ref, what="points vs whole")

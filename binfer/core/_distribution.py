@@ -10,10 +10,16 @@ import numpy as np
 from ._checks import check_counts, check_positive_int, check_probabilities, check_quantiles
 from ._engine import interior_logpmf
 from ._gradient import logpmf_grad as _logpmf_grad
+from ._point import PointEvaluator
 
 _METHODS = ("auto", "tilted", "direct", "fft")
 # "auto": the exact log-space direct convolution is cheapest up to about this many trials.
 _AUTO_DIRECT_MAX = 64
+# Pointwise calls (logpmf, logcdf, logsf, ...) at up to _POINT_MAX_K distinct k on a distribution
+# with at least _POINT_MIN_N trials of 0 < p < 1 use one tilted window each instead of the
+# whole PMF (unless the PMF is already cached).
+_POINT_MIN_N = 50_000
+_POINT_MAX_K = 16
 
 
 def _log1mexp(x: np.ndarray) -> np.ndarray:
@@ -205,11 +211,45 @@ class PoissonBinomial:
             raise ValueError("k contains NaN")
         return k, np.floor(k), (k == np.floor(k)) & (k >= 0) & (k <= self.n_trials)
 
+    def _pointwise(self, ks: np.ndarray) -> bool:
+        """Evaluate a few points without the whole PMF? (large N, PMF not yet computed)."""
+        if "_logpmf_all" in self.__dict__ or self._method not in ("auto", "tilted"):
+            return False
+        _, _, _, ci = self._parts()
+        return int(ci.sum()) >= _POINT_MIN_N and np.unique(ks).size <= _POINT_MAX_K
+
+    @cached_property
+    def _points(self) -> PointEvaluator:
+        _, _, pi, ci = self._parts()
+        return PointEvaluator(pi, ci)
+
+    @cached_property
+    def _point_cache(self) -> dict:
+        return {}
+
+    def _point(self, k: int) -> tuple[float, float, float]:
+        """(logpmf, logcdf, logsf) at an integer k inside the support, by one tilted window."""
+        cache = self._point_cache
+        if k not in cache:
+            lo, _ = self.support()
+            cache[k] = self._points.evaluate(k - lo)
+        return cache[k]
+
+    def _lookup(self, ks: np.ndarray, which: int) -> np.ndarray:
+        """Values (0 logpmf, 1 logcdf, 2 logsf) at integer ks inside the support."""
+        if ks.size and self._pointwise(ks):
+            return np.array([self._point(int(k))[which] for k in ks])
+        if which == 0:
+            return self._logpmf_all[ks]
+        return self._log_tails[which - 1][ks]
+
     def logpmf(self, k):
         """log P(X = k); -inf for k outside the support or not an integer."""
         k, _, ok = self._index(k)
+        lo, hi = self.support()
+        ok &= (k >= lo) & (k <= hi)
         out = np.full(k.shape, -np.inf)
-        out[ok] = self._logpmf_all[k[ok].astype(np.int64)]
+        out[ok] = self._lookup(k[ok].astype(np.int64), 0)
         return out[()] if out.ndim == 0 else out
 
     def pmf(self, k):
@@ -219,10 +259,10 @@ class PoissonBinomial:
     def logcdf(self, k):
         """log P(X <= k), accurate in both tails."""
         k, fk, _ = self._index(k)
-        lcdf, _ = self._log_tails
-        out = np.where(fk < 0, -np.inf, 0.0)
-        inside = (fk >= 0) & (fk < self.n_trials)
-        out[inside] = lcdf[fk[inside].astype(np.int64)]
+        lo, hi = self.support()
+        out = np.where(fk < lo, -np.inf, 0.0)
+        inside = (fk >= lo) & (fk < hi)
+        out[inside] = self._lookup(fk[inside].astype(np.int64), 1)
         return out[()] if out.ndim == 0 else out
 
     def cdf(self, k):
@@ -232,10 +272,10 @@ class PoissonBinomial:
     def logsf(self, k):
         """log P(X > k), accurate in both tails (not computed as 1 - cdf)."""
         k, fk, _ = self._index(k)
-        _, lsf = self._log_tails
-        out = np.where(fk < 0, 0.0, -np.inf)
-        inside = (fk >= 0) & (fk < self.n_trials)
-        out[inside] = lsf[fk[inside].astype(np.int64)]
+        lo, hi = self.support()
+        out = np.where(fk < lo, 0.0, -np.inf)
+        inside = (fk >= lo) & (fk < hi)
+        out[inside] = self._lookup(fk[inside].astype(np.int64), 2)
         return out[()] if out.ndim == 0 else out
 
     def sf(self, k):

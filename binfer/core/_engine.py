@@ -124,11 +124,17 @@ def _tilted_recursion(pp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     z = logit + theta[:, None]
     pt = np.where(real, 1.0 / (1.0 + np.exp(-z)), 0.0)
     qt = np.where(real, 1.0 / (1.0 + np.exp(z)), 1.0)
-    P = np.zeros((n_chunks, chunk + 1))
-    P[:, 0] = 1.0
+    # coefficient-major layout: each update touches contiguous rows of chunks
+    P = np.zeros((chunk + 1, n_chunks))
+    P[0] = 1.0
+    ptT, qtT = np.ascontiguousarray(pt.T), np.ascontiguousarray(qt.T)
+    tmp = np.empty((chunk, n_chunks))
     for i in range(chunk):
-        P[:, 1 : i + 2] = P[:, 1 : i + 2] * qt[:, i : i + 1] + P[:, : i + 1] * pt[:, i : i + 1]
-        P[:, 0] *= qt[:, i]
+        t = tmp[: i + 1]
+        np.multiply(P[: i + 1], ptT[i], out=t)
+        P[: i + 2] *= qtT[i]
+        P[1 : i + 2] += t
+    P = P.T
     # log(q + p e^theta) = log q - log q' = log1p(-p) + log1p(e^z)
     norm = np.where(real, np.log1p(-pp) + np.logaddexp(0.0, z), 0.0).sum(axis=1)
     col = np.arange(chunk + 1)
@@ -139,16 +145,14 @@ def _tilted_recursion(pp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out, bad
 
 
-def bernoulli_chunks_logpmf(p: np.ndarray, chunk: int = _LEAF) -> list[np.ndarray]:
-    """Log-PMFs of chunks of single trials (0 < p < 1), relatively accurate at every k.
+def bernoulli_chunk_matrix(p: np.ndarray, chunk: int = _LEAF) -> tuple[np.ndarray, np.ndarray]:
+    """Log-PMFs of chunks of single trials (0 < p < 1) as rows of a matrix, and the chunk sizes.
 
     The trials are sorted by p first so that each chunk is homogeneous (tilting then keeps its
-    coefficients in range, and neighbouring chunks combine with small dynamic range).
+    coefficients in range, and neighbouring chunks combine with small dynamic range).  Entries
+    past a chunk's size are -inf.
     """
-    out = []
     n_total = p.size
-    if n_total == 0:
-        return out
     p = np.sort(p)
     n_chunks = -(-n_total // chunk)
     pad = n_chunks * chunk - n_total
@@ -160,9 +164,16 @@ def bernoulli_chunks_logpmf(p: np.ndarray, chunk: int = _LEAF) -> list[np.ndarra
     sizes = np.full(n_chunks, chunk)
     if pad:
         sizes[-1] = chunk - pad
-    for c in range(n_chunks):
-        out.append(lpmf[c, : sizes[c] + 1].copy())
-    return out
+        lpmf[-1, sizes[-1] + 1 :] = -np.inf
+    return lpmf, sizes
+
+
+def bernoulli_chunks_logpmf(p: np.ndarray, chunk: int = _LEAF) -> list[np.ndarray]:
+    """Log-PMFs of chunks of single trials, one array each (see bernoulli_chunk_matrix)."""
+    if p.size == 0:
+        return []
+    lpmf, sizes = bernoulli_chunk_matrix(p, chunk)
+    return [lpmf[c, : sizes[c] + 1].copy() for c in range(sizes.size)]
 
 
 def _fft_conv(x: np.ndarray, y: np.ndarray) -> np.ndarray:

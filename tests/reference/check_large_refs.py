@@ -93,6 +93,8 @@ def main(ns, trim=True):
                 msg += (f"; |value|>1: {(~small).sum()}, max abs diff {d[~small].max():.3g},"
                         f" max rel diff {r_.max():.3g} (k={k[ok][~small][np.argmax(r_)]}),"
                         f" median rel {np.median(r_):.3g}")
+            tol = 2e-14 + 4e-16 * av
+            msg += f"; max diff/(2e-14 + 4e-16|value|) = {(d / tol).max():.3g}"
             print(msg)
             tvf = tv.astype(float)
             miss = (~ok) & np.isfinite(tvf) & (np.abs(tvf) > 1e-13) & (tvf > -690)

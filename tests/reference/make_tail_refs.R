@@ -39,14 +39,14 @@
 #   Python: p = (np.arange(1, N + 1, dtype=float) * 0.6180339887498949) % 1.0
 # Target points: mu = sum(p), sd = sqrt(sum(p (1 - p))), k = round(mu + z * sd).
 #   N = 1e4, 1e5:  z = +40, -40, +25, -25
-#   N = 1e6:       z = +40, -40 only (one Convolve at 1e6 takes ~10-12 min on
-#                  the 2-core dev box, so four would be ~45 min)
+#   N = 1e6:       z = +40, -40 only (one Convolve at 1e6 takes ~9.5 min on
+#                  the 2-core dev box, so four would be ~40 min)
 #   N = 1000 (role "check", for check_tail_refs.py's exact mpmath comparison):
 #                  z = +-25, +-30, +-36, +-38  (mu + 40 sd > N at N = 1000)
 #
 # Run from the project root:
-#   Rscript tests/reference/make_tail_refs.R            # N = 1e3 1e4 1e5, ~1 min
-#   Rscript tests/reference/make_tail_refs.R 1e3 1e4 1e5 1e6   # + ~25 min
+#   Rscript tests/reference/make_tail_refs.R            # N = 1e3 1e4 1e5, ~30 s
+#   Rscript tests/reference/make_tail_refs.R 1e3 1e4 1e5 1e6   # ~19 min
 #
 # Writes (next to this script):
 #   tail_refs.csv      columns N,k,z,theta,logpmf,logcdf,logsf,role
