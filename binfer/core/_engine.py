@@ -69,6 +69,8 @@ _ONE_TILT_WORK = 300_000
 _BATCH_MIN_N = 256
 # Elements per batch of windows (bounds memory: ~16 bytes each, several arrays).
 _BATCH_ELEMS = 2_000_000
+# ... and below this many padded elements a product's windows all go in one batch.
+_BATCH_SMALL = 200_000
 # Leaves: runs of single trials (sorted by p) are built by a tilted linear recursion in chunks of
 # this size (a log-space recursion for the rare chunk whose tilted coefficients would underflow).
 _LEAF = 256
@@ -441,7 +443,9 @@ def _combine_batched(a, b, nda, ndb, merged) -> np.ndarray:
     while start < nw:
         first = size[order[start]]
         stop = start + 1
-        while (stop < nw and size[order[stop]] <= 2.0 * first
+        # one batch while small (call overhead dominates); else classes within 2x in size
+        while (stop < nw and (size[order[stop]] <= 2.0 * first
+                              or (stop + 1) * size[order[stop]] < _BATCH_SMALL)
                and (stop - start) * size[order[stop]] < _BATCH_ELEMS):
             stop += 1
         w = order[start:stop]
