@@ -232,9 +232,20 @@ def main() -> None:
             "tail_logsf_err", "reference"]
     print()
     print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    if args.max_n >= 1e5:
+        p = golden_p(100_000)
+        from fast_poibin import PoiBin
+
+        t_shuf, _ = timed(lambda: binfer.PoissonBinomial(p).pmf_all(log=True), 1)
+        t_sort, _ = timed(lambda: binfer.PoissonBinomial(np.sort(p)).pmf_all(log=True), 1)
+        f_shuf, _ = timed(lambda: PoiBin(p, mode="dp"), 1)
+        f_sort, _ = timed(lambda: PoiBin(np.sort(p), mode="dp"), 1)
+        print(f"\nsorted vs shuffled p at N = 1e5: binfer {t_sort:.3g} s vs {t_shuf:.3g} s "
+              f"({t_sort / t_shuf:.2f} x); fast-poibin dp {f_sort:.3g} s vs {f_shuf:.3g} s "
+              f"({f_sort / f_shuf:.2f} x)")
     if args.max_n >= 1e6:
         p = np.random.default_rng(0).uniform(size=1_000_000) if args.uniform else golden_p(10**6)
-        print(f"\npeak traced memory, binfer pmf_all at N = 1e6: {peak_memory(p):.0f} MiB")
+        print(f"peak traced memory, binfer pmf_all at N = 1e6: {peak_memory(p):.0f} MiB")
 
 
 if __name__ == "__main__":
