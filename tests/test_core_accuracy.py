@@ -246,3 +246,36 @@ def test_pointwise_path_matches_whole_pmf_with_boundary_groups(monkeypatch):
     assert pts._pointwise(k)
     for got, ref in zip([pts.logpmf(k), pts.logcdf(k), pts.logsf(k)], expect, strict=True):
         assert_log_accurate(got, ref, what="points vs whole")
+
+
+@pytest.mark.slow
+def test_random_configurations_tilted_and_pointwise_against_direct(monkeypatch):
+    """60 random grouped/single-trial mixes, extreme p included: the tree and the pointwise
+    windows against the exact log-space convolution (itself checked against mpmath above)."""
+    import binfer.core._distribution as dist
+
+    rng = np.random.default_rng(123)
+    for _ in range(60):
+        g = int(rng.integers(1, 40))
+        kind = int(rng.integers(0, 4))
+        p = [rng.uniform(size=g), 10 ** rng.uniform(-15, 0, g),
+             np.r_[rng.uniform(size=g), [0.0, 1.0]][:g],
+             np.where(rng.random(g) < 0.5, 10 ** rng.uniform(-12, -1, g),
+                      1 - 10 ** rng.uniform(-12, -1, g))][kind]
+        counts = rng.integers(0, 120, g)
+        singles = rng.uniform(size=int(rng.integers(0, 1500))) if rng.random() < 0.5 else []
+        p = np.r_[p, singles]
+        counts = np.r_[counts, np.ones(len(singles), dtype=int)]
+        if counts.sum() == 0:
+            continue
+        X = PoissonBinomial(p, counts, method="direct")
+        ref = X.pmf_all(log=True)
+        assert_log_accurate(X.pmf_all(log=True, method="tilted"), ref, what="tilted")
+        monkeypatch.setattr(dist, "_POINT_MIN_N", 0)
+        Y = PoissonBinomial(p, counts)
+        lo, hi = Y.support()
+        ks = np.unique(np.r_[lo, hi, rng.integers(lo, hi + 1, 6)])
+        assert_log_accurate(Y.logpmf(ks), X.logpmf(ks), what="point logpmf")
+        assert_log_accurate(Y.logsf(ks), X.logsf(ks), what="point logsf")
+        assert_log_accurate(Y.logcdf(ks), X.logcdf(ks), what="point logcdf")
+        monkeypatch.setattr(dist, "_POINT_MIN_N", 50_000)
