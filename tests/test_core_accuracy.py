@@ -56,6 +56,7 @@ def engine_mode(request, monkeypatch):
         monkeypatch.setattr(dist, "_AUTO_DIRECT_MAX", 0)  # the tilted engine even for tiny N
         monkeypatch.setattr(engine, "_BATCH_MIN_N",
                             0 if request.param == "fft_windows" else 10**9)
+        monkeypatch.setattr(engine, "_LEVELWISE", request.param == "fft_windows")
     return request.param
 
 

@@ -71,6 +71,8 @@ _BATCH_MIN_N = 256
 _BATCH_ELEMS = 2_000_000
 # ... and below this many padded elements a product's windows all go in one batch.
 _BATCH_SMALL = 200_000
+# Full leaf chunks are multiplied level by level, all products of a level in one batch.
+_LEVELWISE = True
 # Leaves: runs of single trials (sorted by p) are built by a tilted linear recursion in chunks of
 # this size (a log-space recursion for the rare chunk whose tilted coefficients would underflow).
 _LEAF = 256
@@ -481,6 +483,183 @@ def _combine_batched(a, b, nda, ndb, merged) -> np.ndarray:
     return out
 
 
+def _rows_bisect_count(sorted_rows: np.ndarray, rows: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Per query, #{sorted_rows[row] < x} (a searchsorted on each query's own row)."""
+    lo = np.zeros(rows.size, dtype=np.int64)
+    hi = np.full(rows.size, sorted_rows.shape[1], dtype=np.int64)
+    while True:
+        active = lo < hi
+        if not active.any():
+            return lo
+        mid = (lo + hi) // 2
+        less = sorted_rows[rows, np.minimum(mid, sorted_rows.shape[1] - 1)] < x
+        lo = np.where(active & less, mid + 1, lo)
+        hi = np.where(active & ~less, mid, hi)
+
+
+def _rows_band(A: np.ndarray, rows, theta, mode, depth):
+    """Per window (row, theta, mode): the interval where A[row]'(j) >= max - depth."""
+    n = A.shape[1] - 1
+    top = A[rows, mode]
+
+    def ok(j):
+        return (A[rows, j] - top) + theta * (j - mode) >= -depth
+
+    zero = np.zeros_like(mode)
+    end = np.full_like(mode, n)
+    left = np.where(ok(zero), 0, _bisect(ok, zero, mode))
+    right = np.where(ok(end), n, _bisect(ok, end, mode))
+    return left, right
+
+
+def combine_rows(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Row-wise products of many pairs of log-PMFs at once (row r of A times row r of B).
+
+    The same tilted windows as :func:`combine_tilted`, but every window of every pair goes
+    through one set of batched array operations, so a whole level of the product tree costs a
+    few dozen numpy calls instead of a few dozen per product.  Rows are full log-PMFs of equal
+    length (finite, log-concave).
+    """
+    R, wa1 = A.shape
+    wb1 = B.shape[1]
+    n = wa1 + wb1 - 2
+    cols = np.arange(n + 1)
+    out = np.full((R, n + 1), np.nan)
+    # 1. pairs whose tilted range allows one direct convolution (relatively accurate everywhere)
+    theta0 = ((A[:, 0] + B[:, 0]) - (A[:, -1] + B[:, -1])) / n
+    ta = A + theta0[:, None] * np.arange(wa1)
+    tb = B + theta0[:, None] * np.arange(wb1)
+    ma, mb = ta.max(axis=1), tb.max(axis=1)
+    one = ((ma - ta.min(axis=1)) + (mb - tb.min(axis=1)) <= _RANGE) & (
+        wa1 * wb1 <= _ONE_TILT_WORK)
+    if one.any():
+        va = np.exp(ta[one] - ma[one][:, None])
+        vb = np.exp(tb[one] - mb[one][:, None])
+        c = np.zeros((va.shape[0], n + 1))
+        if wa1 <= wb1:
+            for j in range(wa1):
+                c[:, j : j + wb1] += va[:, j : j + 1] * vb
+        else:
+            for j in range(wb1):
+                c[:, j : j + wa1] += vb[:, j : j + 1] * va
+        out[one] = np.log(c) + (ma + mb)[one][:, None] - theta0[one][:, None] * cols
+    rest = np.flatnonzero(~one)
+    if rest.size == 0:
+        return out
+    A, B = A[rest], B[rest]
+    R2 = rest.size
+    nda = np.sort(-np.diff(A, axis=1), axis=1)
+    ndb = np.sort(-np.diff(B, axis=1), axis=1)
+    merged = np.sort(np.concatenate([nda, ndb], axis=1), axis=1)
+    # 2. window targets per row (all rows advance together)
+    t_all = np.arange(n + 1)
+    h = 6
+    lo = np.clip(t_all - h, 0, n - 1)
+    hi = np.clip(t_all + h, 0, n - 1)
+    sd = np.sqrt(np.maximum(hi - lo, 1) / np.maximum(merged[:, hi] - merged[:, lo], 1e-300))
+    row_ids, targets = [np.arange(R2)], [np.zeros(R2, dtype=np.int64)]
+    t = np.zeros(R2, dtype=np.int64)
+    live = np.arange(R2)
+    while live.size:
+        tt = t[live]
+        s_t = sd[live, tt]
+        ahead = np.minimum(n, tt + (6.0 * s_t).astype(np.int64) + 1)
+        step = (2.8 * (s_t + np.minimum(s_t, sd[live, ahead]))).astype(np.int64)
+        step = np.maximum(1, np.minimum(step, np.minimum((tt + 1) // 2, (n - tt) // 3)))
+        tt = np.minimum(n, tt + step)
+        t[live] = tt
+        row_ids.append(live)
+        targets.append(tt)
+        live = live[tt < n]
+    row_w = np.concatenate(row_ids)
+    tgt = np.concatenate(targets)
+    order = np.lexsort((tgt, row_w))
+    row_w, tgt = row_w[order], tgt[order]
+    # ownership: between midpoints to the neighbouring targets of the same row
+    same_prev = np.r_[False, row_w[1:] == row_w[:-1]]
+    same_next = np.r_[row_w[:-1] == row_w[1:], False]
+    prev_t = np.r_[0, tgt[:-1]]
+    next_t = np.r_[tgt[1:], 0]
+    own_lo = np.where(same_prev, (prev_t + tgt) // 2 + 1, 0)
+    own_hi = np.where(same_next, (tgt + next_t) // 2, n)
+    inner = 0.5 * (merged[row_w, np.clip(tgt - 1, 0, n - 1)]
+                   + merged[row_w, np.clip(tgt, 0, n - 1)])
+    theta = np.where(tgt <= 0, merged[row_w, 0] - 1.0,
+                     np.where(tgt >= n, merged[row_w, n - 1] + 1.0, inner))
+    mA = _rows_bisect_count(nda, row_w, theta)
+    mB = _rows_bisect_count(ndb, row_w, theta)
+    la, ua = _rows_band(A, row_w, theta, mA, _T_FFT)
+    lb, ub = _rows_band(B, row_w, theta, mB, _T_FFT)
+    wa, wb = ua - la + 1, ub - lb + 1
+    A_pad = np.concatenate([A, np.full((R2, int(wa.max())), -np.inf)], axis=1)
+    B_pad = np.concatenate([B, np.full((R2, int(wb.max())), -np.inf)], axis=1)
+    size = wa + wb - 1
+    res = np.full((R2, n + 1), np.nan)
+    cut = math.exp(-_W_FFT)
+    byw = np.argsort(size, kind="stable")
+    nw = byw.size
+    start = 0
+    while start < nw:
+        first = size[byw[start]]
+        stop = start + 1
+        while (stop < nw and (size[byw[stop]] <= 2.0 * first
+                              or (stop + 1) * size[byw[stop]] < _BATCH_SMALL)
+               and (stop - start) * size[byw[stop]] < _BATCH_ELEMS):
+            stop += 1
+        w = byw[start:stop]
+        start = stop
+        Wa, Wb = int(wa[w].max()), int(wb[w].max())
+        r = row_w[w]
+        ia = la[w][:, None] + np.arange(Wa)[None, :]
+        va = np.exp((A_pad[r[:, None], ia] - A[r, mA[w]][:, None])
+                    + theta[w][:, None] * (ia - mA[w][:, None]))
+        ib = lb[w][:, None] + np.arange(Wb)[None, :]
+        vb = np.exp((B_pad[r[:, None], ib] - B[r, mB[w]][:, None])
+                    + theta[w][:, None] * (ib - mB[w][:, None]))
+        m = Wa + Wb - 1
+        nfft = sfft.next_fast_len(m, real=True)
+        fa = sfft.rfft(va, nfft, axis=1, workers=_WORKERS)
+        fa *= sfft.rfft(vb, nfft, axis=1, workers=_WORKERS)
+        c = sfft.irfft(fa, nfft, axis=1, workers=_WORKERS)[:, :m]
+        cmax = c.max(axis=1)
+        lens = own_hi[w] - own_lo[w] + 1
+        rows = np.repeat(np.arange(w.size), lens)
+        starts = np.repeat(np.cumsum(lens) - lens, lens)
+        k = np.arange(rows.size) - starts + own_lo[w][rows]
+        cc = k - (la[w] + lb[w])[rows]
+        inside = (cc >= 0) & (cc < m)
+        vals = np.where(inside, c[rows, np.clip(cc, 0, m - 1)], 0.0)
+        good = vals >= cut * cmax[rows]
+        rows, k, vals = rows[good], k[good], vals[good]
+        rr = r[rows]
+        res[rr, k] = (np.log(vals) + (A[r, mA[w]] + B[r, mB[w]])[rows]
+                      + theta[w][rows] * ((mA[w] + mB[w])[rows] - k))
+    for i in np.flatnonzero(np.isnan(res).any(axis=1)):
+        gaps = np.flatnonzero(np.isnan(res[i]))
+        a, b = A[i], B[i]
+        nda_i, ndb_i, merged_i = nda[i], ndb[i], merged[i]
+        breaks = np.flatnonzero(np.diff(gaps) > 1)
+        for s0, e0 in zip(np.r_[gaps[0], gaps[breaks + 1]], np.r_[gaps[breaks], gaps[-1]],
+                          strict=True):
+            _fill_adaptive(a, b, nda_i, ndb_i, merged_i, res[i], int(s0), int(e0))
+    out[rest] = res
+    return out
+
+
+def _chunk_tree(M: np.ndarray) -> list[np.ndarray]:
+    """Multiply the rows of M (equal-length full log-PMFs) level by level with combine_rows.
+
+    Returns the product plus the odd rows left over at some levels (to join in the final tree).
+    """
+    leftovers = []
+    while M.shape[0] > 1:
+        if M.shape[0] % 2:
+            leftovers.append(M[-1])
+            M = M[:-1]
+        M = combine_rows(M[0::2], M[1::2])
+    return [M[0]] + leftovers
+
+
 def combine_fft_linear(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Linear-scale FFT convolution (absolute accuracy ~1e-16, as the FFT peers)."""
     c = fftconvolve(a, b)
@@ -577,14 +756,19 @@ def interior_logpmf(p: np.ndarray, counts: np.ndarray, method: str = "tilted") -
     nodes_blocks = list(nodes)
     if method == "fft":
         return _fft_logpmf(p[single], nodes_blocks)
-    nodes += bernoulli_chunks_logpmf(p[single], _LEAF)
+    if method != "tilted":
+        raise ValueError(f"method must be 'auto', 'tilted', 'direct' or 'fft', got {method!r}")
+    if single.any():
+        M, sizes = bernoulli_chunk_matrix(p[single], _LEAF)
+        full = sizes == _LEAF
+        if _LEVELWISE and full.sum() >= 2:
+            nodes += _chunk_tree(M[full])
+        else:
+            nodes += [M[c, : _LEAF + 1].copy() for c in np.flatnonzero(full)]
+        nodes += [M[c, : sizes[c] + 1].copy() for c in np.flatnonzero(~full)]
     if not nodes:
         return np.zeros(1)
-    if method == "tilted":
-        return _tree(nodes, combine_tilted)
-    if method == "fft":
-        return _fft_logpmf(p[single], nodes_blocks)
-    raise ValueError(f"method must be 'auto', 'tilted', 'direct' or 'fft', got {method!r}")
+    return _tree(nodes, combine_tilted)
 
 
 __all__ = ["interior_logpmf", "combine_tilted", "bernoulli_chunks_logpmf"]
