@@ -280,3 +280,17 @@ def test_random_configurations_tilted_and_pointwise_against_direct(monkeypatch):
         assert_log_accurate(Y.logsf(ks), X.logsf(ks), what="point logsf")
         assert_log_accurate(Y.logcdf(ks), X.logcdf(ks), what="point logcdf")
         monkeypatch.setattr(dist, "_POINT_MIN_N", 50_000)
+
+
+@pytest.mark.parametrize("case", GROUPED, ids=[c["name"] for c in GROUPED])
+def test_grouped_million_trials_whole_pmf_against_mpmath(case):
+    """The same points read off the whole log-PMF (the product tree, not pointwise windows)."""
+    X = PoissonBinomial(case["p"], case["counts"])
+    lp = X.pmf_all(log=True)
+    pts = case["points"]
+    k = np.array([r["k"] for r in pts])
+    assert_log_accurate(lp[k], _arr([r["logpmf"] for r in pts]), what="whole logpmf")
+    for what in ["logcdf", "logsf"]:
+        sel = [r for r in pts if what in r]
+        kk = np.array([r["k"] for r in sel])
+        assert_log_accurate(getattr(X, what)(kk), _arr([r[what] for r in sel]), what=what)
