@@ -291,13 +291,13 @@ def combine_tilted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return one
     if min(na, nb) < _SMALL:
         return _log_direct_conv(a, b)
+    if n >= _BATCH_MIN_N:
+        # all windows at once (the one-row case of the level-wise products)
+        return combine_rows(a[None, :], b[None, :])[0]
     # Negated first differences, ascending: -(a(j) - a(j-1)) increases with j (log-concavity).
     nda = np.sort(-np.diff(a))
     ndb = np.sort(-np.diff(b))
     merged = np.sort(np.concatenate([nda, ndb]))  # thresholds of theta for the product's mode
-
-    if n >= _BATCH_MIN_N:
-        return _combine_batched(a, b, nda, ndb, merged)
     out = np.full(n + 1, np.nan)
     _fill_adaptive(a, b, nda, ndb, merged, out, 0, n)
     return out
@@ -342,39 +342,6 @@ def _fill_adaptive(a, b, nda, ndb, merged, out, k_from: int, k_to: int) -> None:
         target = min(n, k_cur + max(1, (4 * half) // 5))
 
 
-def _local_sd(merged: np.ndarray, h: int = 6) -> np.ndarray:
-    """Rough tilted sd of the product at each mode t = 0..n, from the density of the slopes.
-
-    Under a tilt the mode moves by var(theta) per unit theta, and the merged slope thresholds
-    are the thetas at which the mode steps: var(t) ~ 2h / (merged[t + h] - merged[t - h]).
-    Only used to place windows; coverage is checked afterwards.
-    """
-    n = merged.size
-    t = np.arange(n + 1)
-    lo = np.clip(t - h, 0, n - 1)
-    hi = np.clip(t + h, 0, n - 1)
-    span = np.maximum(hi - lo, 1)
-    dd = np.maximum(merged[hi] - merged[lo], 1e-300)
-    return np.sqrt(span / dd)
-
-
-def _place_windows(merged: np.ndarray) -> np.ndarray:
-    """Targets t_0 = 0 < t_1 < ... reaching n, spaced so that FFT windows (+-3.7 sd) overlap."""
-    n = merged.size
-    sd = _local_sd(merged)
-    targets = [0]
-    t = 0
-    while t < n:
-        ahead = min(n, t + int(6.0 * sd[t]) + 1)
-        step = int(2.8 * (sd[t] + min(sd[t], sd[ahead])))
-        # near the ends the shape changes fastest (and the sd estimate is poorest): grow the
-        # steps geometrically from each end
-        step = max(1, min(step, (t + 1) // 2, (n - t) // 3))
-        t = min(n, t + step)
-        targets.append(t)
-    return np.array(targets)
-
-
 def _bisect(ok, bad_end: np.ndarray, good_end: np.ndarray) -> np.ndarray:
     """Per lane, the index nearest ``bad_end`` at which the monotone ``ok`` holds, searching the
     interval from ``bad_end`` (where ok may fail) to ``good_end`` (where it holds)."""
@@ -387,100 +354,6 @@ def _bisect(ok, bad_end: np.ndarray, good_end: np.ndarray) -> np.ndarray:
         hit = ok(mid)
         good = np.where(active & hit, mid, good)
         bad = np.where(active & ~hit, mid, bad)
-
-
-def _vector_band(a: np.ndarray, theta: np.ndarray, mode: np.ndarray, depth: float):
-    """Vectorised _band over many tilts: per tilt the interval where a'(j) >= max - depth."""
-    n = a.size - 1
-    top = a[mode]
-
-    def ok(j):
-        return (a[j] - top) + theta * (j - mode) >= -depth
-
-    zero = np.zeros_like(mode)
-    end = np.full_like(mode, n)
-    # a' rises up to the mode and falls after it: bisect each side
-    left = np.where(ok(zero), 0, _bisect(ok, zero, mode))
-    right = np.where(ok(end), n, _bisect(ok, end, mode))
-    return left, right
-
-
-def _gather(a_pad, theta, mode, left, width):
-    """Rows exp(a'(left + i) - a'(mode)), i < width; ``a_pad`` is a padded with -inf (-> 0).
-
-    Entries past a band's right end are kept: they are below e^-T of the row's maximum (or
-    zero), legitimately part of the product and harmless.
-    """
-    idx = left[:, None] + np.arange(width)[None, :]
-    vals = (a_pad[idx] - a_pad[mode][:, None]) + theta[:, None] * (idx - mode[:, None])
-    return np.exp(vals)
-
-
-def _combine_batched(a, b, nda, ndb, merged) -> np.ndarray:
-    """All windows of one product at once: batched bands and real FFTs.
-
-    Window i owns the k between the midpoints to its neighbours' targets; a k its window does
-    not keep (rare: the tilted sd changed faster than the placement assumed) is covered by the
-    adaptive loop afterwards.
-    """
-    n = merged.size
-    targets = _place_windows(merged)
-    nw = targets.size
-    theta = _theta_for(merged, targets)
-    ma = np.searchsorted(nda, theta, side="left")
-    mb = np.searchsorted(ndb, theta, side="left")
-    la, ua = _vector_band(a, theta, ma, _T_FFT)
-    lb, ub = _vector_band(b, theta, mb, _T_FFT)
-    wa, wb = ua - la + 1, ub - lb + 1
-    a_pad = np.concatenate([a, np.full(int(wa.max()), -np.inf)])
-    b_pad = np.concatenate([b, np.full(int(wb.max()), -np.inf)])
-    mids = (targets[:-1] + targets[1:]) // 2
-    own_lo = np.r_[0, mids + 1]
-    own_hi = np.r_[mids, n]
-    size = wa + wb - 1
-    out = np.full(n + 1, np.nan)
-    cut = math.exp(-_W_FFT)
-    order = np.argsort(size, kind="stable")
-    start = 0
-    while start < nw:
-        first = size[order[start]]
-        stop = start + 1
-        # one batch while small (call overhead dominates); else classes within 2x in size
-        while (stop < nw and (size[order[stop]] <= 2.0 * first
-                              or (stop + 1) * size[order[stop]] < _BATCH_SMALL)
-               and (stop - start) * size[order[stop]] < _BATCH_ELEMS):
-            stop += 1
-        w = order[start:stop]
-        start = stop
-        Wa, Wb = int(wa[w].max()), int(wb[w].max())
-        va = _gather(a_pad, theta[w], ma[w], la[w], Wa)
-        vb = _gather(b_pad, theta[w], mb[w], lb[w], Wb)
-        m = Wa + Wb - 1
-        nfft = sfft.next_fast_len(m, real=True)
-        fa = sfft.rfft(va, nfft, axis=1, workers=_WORKERS)
-        fa *= sfft.rfft(vb, nfft, axis=1, workers=_WORKERS)
-        c = sfft.irfft(fa, nfft, axis=1, workers=_WORKERS)[:, :m]
-        cmax = c.max(axis=1)
-        # flatten every window's owned range
-        lens = own_hi[w] - own_lo[w] + 1
-        rows = np.repeat(np.arange(w.size), lens)
-        starts = np.repeat(np.cumsum(lens) - lens, lens)
-        k = np.arange(rows.size) - starts + own_lo[w][rows]
-        cols = k - (la[w] + lb[w])[rows]
-        inside = (cols >= 0) & (cols < m)
-        vals = np.where(inside, c[rows, np.clip(cols, 0, m - 1)], 0.0)
-        good = vals >= cut * cmax[rows]
-        rows, k, vals = rows[good], k[good], vals[good]
-        out[k] = (np.log(vals) + (a[ma[w]] + b[mb[w]])[rows]
-                  + theta[w][rows] * ((ma[w] + mb[w])[rows] - k))
-    gaps = np.flatnonzero(np.isnan(out))
-    if gaps.size:
-        breaks = np.flatnonzero(np.diff(gaps) > 1)
-        starts = np.r_[gaps[0], gaps[breaks + 1]]
-        ends = np.r_[gaps[breaks], gaps[-1]]
-        for s0, e0 in zip(starts, ends, strict=True):
-            _fill_adaptive(a, b, nda, ndb, merged, out, int(s0), int(e0))
-    return out
 
 
 def _rows_bisect_count(sorted_rows: np.ndarray, rows: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -681,6 +554,43 @@ def _tree(nodes: list[np.ndarray], combine) -> np.ndarray:
     return heap[0][2]
 
 
+def banded_fft_product(P: np.ndarray, off: np.ndarray, mu: np.ndarray, var: np.ndarray):
+    """Product of the rows of P (non-negative, linear scale) by a level-wise FFT tree.
+
+    Row r holds Q_r(off_r + i), a distribution (or a tilted, rescaled one) with mean mu_r and
+    variance var_r.  Every level multiplies pairs of rows with one batched real FFT, rescales
+    each row to maximum 1 (no overflow however many levels) and cuts it to its Bernstein band
+    mu +- t, t = 11 sd + 40, outside which the mass is below e^-60 (far below the FFT's own
+    ~1e-16 rounding).  Returns (values, offset, log of the scale factors taken out).
+    """
+    lscale = 0.0
+    while P.shape[0] > 1:
+        if P.shape[0] % 2:
+            delta = np.zeros((1, P.shape[1]))
+            delta[0, 0] = 1.0
+            P = np.vstack([P, delta])
+            off, mu, var = np.r_[off, 0], np.r_[mu, 0.0], np.r_[var, 0.0]
+        m = 2 * P.shape[1] - 1
+        nfft = sfft.next_fast_len(m, real=True)
+        F = sfft.rfft(P, nfft, axis=1, workers=_WORKERS)
+        P = sfft.irfft(F[0::2] * F[1::2], nfft, axis=1, workers=_WORKERS)[:, :m]
+        off = off[0::2] + off[1::2]
+        mu = mu[0::2] + mu[1::2]
+        var = var[0::2] + var[1::2]
+        top = P.max(axis=1)
+        P /= top[:, None]
+        lscale += float(np.log(top).sum())
+        t = 11.0 * np.sqrt(var) + 40.0
+        lo = np.clip(np.floor(mu - t).astype(np.int64) - off, 0, m - 1)
+        hi = np.clip(np.ceil(mu + t).astype(np.int64) - off, 0, m - 1)
+        width = int((hi - lo).max()) + 1
+        if width < m:
+            Pp = np.concatenate([P, np.zeros((P.shape[0], width))], axis=1)
+            P = Pp[np.arange(P.shape[0])[:, None], lo[:, None] + np.arange(width)]
+            off = off + lo
+    return np.maximum(P[0], 0.0), int(off[0]), lscale
+
+
 def _fft_logpmf(p: np.ndarray, blocks: list[np.ndarray], leaf: int = 16) -> np.ndarray:
     """The peers' method: linear-scale FFT product tree (absolute accuracy ~1e-16 only).
 
@@ -698,39 +608,12 @@ def _fft_logpmf(p: np.ndarray, blocks: list[np.ndarray], leaf: int = 16) -> np.n
         for i in range(leaf):
             P[:, 1 : i + 2] = P[:, 1 : i + 2] * qq[:, i : i + 1] + P[:, : i + 1] * pp[:, i : i + 1]
             P[:, 0] *= qq[:, i]
-        offset = np.zeros(n_chunks, dtype=np.int64)  # row r holds P_r(offset_r + j)
-        mu = pp.sum(axis=1)
-        var = (pp * qq).sum(axis=1)
-        while P.shape[0] > 1:
-            if P.shape[0] % 2:
-                delta = np.zeros((1, P.shape[1]))
-                delta[0, 0] = 1.0
-                P = np.vstack([P, delta])
-                offset = np.r_[offset, 0]
-                mu = np.r_[mu, 0.0]
-                var = np.r_[var, 0.0]
-            m = 2 * P.shape[1] - 1
-            nfft = sfft.next_fast_len(m, real=True)
-            F = sfft.rfft(P, nfft, axis=1, workers=_WORKERS)
-            P = sfft.irfft(F[0::2] * F[1::2], nfft, axis=1, workers=_WORKERS)[:, :m]
-            offset = offset[0::2] + offset[1::2]
-            mu = mu[0::2] + mu[1::2]
-            var = var[0::2] + var[1::2]
-            if m > 64:
-                # Keep each row's band mu +- t with P(|X - mu| >= t) <= 1e-20 (Bernstein:
-                # 2 exp(-t^2 / (2 (var + t/3))) <= 1e-20): the rest is below the FFT's own
-                # rounding (~1e-16 absolute) and cannot matter at this accuracy.
-                t = 9.7 * np.sqrt(var) + 32.0
-                lo = np.clip(np.floor(mu - t).astype(np.int64) - offset, 0, m - 1)
-                hi = np.clip(np.ceil(mu + t).astype(np.int64) - offset, 0, m - 1)
-                width = int((hi - lo).max()) + 1
-                if width < m:
-                    Pp = np.concatenate([P, np.zeros((P.shape[0], width))], axis=1)
-                    P = Pp[np.arange(P.shape[0])[:, None], lo[:, None] + np.arange(width)]
-                    offset = offset + lo
+        P, off, _ = banded_fft_product(P, np.zeros(n_chunks, dtype=np.int64),
+                                       pp.sum(axis=1), (pp * qq).sum(axis=1))
+        offset = np.array([off])
         row = np.zeros(p.size + 1)
-        take = min(P.shape[1], p.size + 1 - int(offset[0]))
-        row[offset[0] : offset[0] + take] = P[0, :take]
+        take = min(P.size, p.size + 1 - int(offset[0]))
+        row[offset[0] : offset[0] + take] = P[:take]
         nodes.append(row)
     if not nodes:
         return np.zeros(1)

@@ -20,10 +20,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import fft as sfft
 from scipy.signal import fftconvolve
 
-from ._engine import _LEAF, _WORKERS, bernoulli_chunk_matrix
+from ._engine import _LEAF, banded_fft_product, bernoulli_chunk_matrix
 from ._gradient import _tilt_for_mean
 from ._logbinom import binom_logpmf_all
 
@@ -94,7 +93,8 @@ class PointEvaluator:
             offsets.append(np.zeros(v.shape[0], dtype=np.int64))
             mus.append(mu)
             vars_.append(var)
-        V, off, lscale = self._tree(rows, offsets, mus, vars_) if rows else (np.ones(1), 0, 0.0)
+        V, off, lscale = (banded_fft_product(rows[0], offsets[0], mus[0], vars_[0]) if rows
+                          else (np.ones(1), 0, 0.0))
         base += lscale
         for a in self.blocks:
             j = np.arange(a.size)
@@ -110,38 +110,6 @@ class PointEvaluator:
             base += float(a[m])
             msum += m
         return V, off, base, msum
-
-    @staticmethod
-    def _tree(rows, offsets, mus, vars_):
-        P = rows[0]
-        off, mu, var = offsets[0], mus[0], vars_[0]
-        lscale = 0.0  # the rows are rescaled to max 1 each level: log of the factors taken out
-        while P.shape[0] > 1:
-            if P.shape[0] % 2:
-                delta = np.zeros((1, P.shape[1]))
-                delta[0, 0] = 1.0
-                P = np.vstack([P, delta])
-                off, mu, var = np.r_[off, 0], np.r_[mu, 0.0], np.r_[var, 0.0]
-            m = 2 * P.shape[1] - 1
-            nfft = sfft.next_fast_len(m, real=True)
-            F = sfft.rfft(P, nfft, axis=1, workers=_WORKERS)
-            P = sfft.irfft(F[0::2] * F[1::2], nfft, axis=1, workers=_WORKERS)[:, :m]
-            off = off[0::2] + off[1::2]
-            mu = mu[0::2] + mu[1::2]
-            var = var[0::2] + var[1::2]
-            top = P.max(axis=1)
-            P /= top[:, None]
-            lscale += float(np.log(top).sum())
-            # Bernstein band of the (normalised) tilted node: mass beyond mu +- t is < e^-60
-            t = 11.0 * np.sqrt(var) + 40.0
-            lo = np.clip(np.floor(mu - t).astype(np.int64) - off, 0, m - 1)
-            hi = np.clip(np.ceil(mu + t).astype(np.int64) - off, 0, m - 1)
-            width = int((hi - lo).max()) + 1
-            if width < m:
-                Pp = np.concatenate([P, np.zeros((P.shape[0], width))], axis=1)
-                P = Pp[np.arange(P.shape[0])[:, None], lo[:, None] + np.arange(width)]
-                off = off + lo
-        return np.maximum(P[0], 0.0), int(off[0]), lscale
 
     def evaluate(self, k: int) -> tuple[float, float, float]:
         """(log P(X = k), log P(X <= k), log P(X > k)) for an integer 0 <= k <= n."""
