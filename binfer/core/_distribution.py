@@ -114,25 +114,33 @@ class PoissonBinomial:
             body = f"{G} groups"
         return f"PoissonBinomial({body}; N={self.n_trials}, mean={self.mean():.6g})"
 
+    @cached_property
     def _merged(self) -> tuple[np.ndarray, np.ndarray]:
-        """Distinct p values and their total counts (groups with equal p are one binomial)."""
+        """Distinct p values and their total counts (groups with equal p are one binomial).
+
+        Cached: every pointwise call needs the support, and this is a sort of all p.
+        """
         keep = self._counts > 0
         p, c = self._p[keep], self._counts[keep]
         if p.size == 0:
-            return p, c
-        if np.all(c == 1):
-            # one trial each (the common ungrouped case): a plain sort is 3x cheaper than unique
-            sp = np.sort(p)
-            starts = np.r_[0, np.flatnonzero(sp[1:] != sp[:-1]) + 1]
-            return sp[starts], np.diff(np.r_[starts, sp.size]).astype(np.int64)
-        order = np.argsort(p, kind="stable")
-        sp, sc = p[order], c[order]
-        starts = np.r_[0, np.flatnonzero(sp[1:] != sp[:-1]) + 1]
-        return sp[starts], np.add.reduceat(sc, starts).astype(np.int64)
+            uniq, tot = p, c
+        else:
+            if np.all(c == 1):
+                # one trial each (the common ungrouped case): sorting p needs no permutation
+                sp, sc = np.sort(p), c
+            else:
+                order = np.argsort(p, kind="stable")
+                sp, sc = p[order], c[order]
+            starts = np.flatnonzero(np.r_[True, sp[1:] != sp[:-1]])
+            uniq, tot = sp[starts], np.add.reduceat(sc, starts).astype(np.int64)
+        uniq.setflags(write=False)
+        tot.setflags(write=False)
+        return uniq, tot
 
+    @cached_property
     def _parts(self) -> tuple[int, int, np.ndarray, np.ndarray]:
         """(trials with p = 1, trials with p = 0, interior distinct p, their counts)."""
-        uniq, tot = self._merged()
+        uniq, tot = self._merged
         sure = int(tot[uniq == 1.0].sum())
         never = int(tot[uniq == 0.0].sum())
         mid = (uniq > 0) & (uniq < 1)
@@ -140,12 +148,12 @@ class PoissonBinomial:
 
     def support(self) -> tuple[int, int]:
         """Smallest and largest value with positive probability."""
-        sure, never, _, _ = self._parts()
+        sure, never, _, _ = self._parts
         return sure, self.n_trials - never
 
     # ------------------------------------------------------------------ PMF engine
     def _compute_logpmf(self, method: str) -> np.ndarray:
-        sure, never, pi, ci = self._parts()
+        sure, never, pi, ci = self._parts
         if method == "auto":
             method = "direct" if int(ci.sum()) <= _AUTO_DIRECT_MAX else "tilted"
         inner = interior_logpmf(pi, ci, method)
@@ -215,12 +223,12 @@ class PoissonBinomial:
         """Evaluate a few points without the whole PMF? (large N, PMF not yet computed)."""
         if "_logpmf_all" in self.__dict__ or self._method not in ("auto", "tilted"):
             return False
-        _, _, _, ci = self._parts()
+        _, _, _, ci = self._parts
         return int(ci.sum()) >= _POINT_MIN_N and np.unique(ks).size <= _POINT_MAX_K
 
     @cached_property
     def _points(self) -> PointEvaluator:
-        _, _, pi, ci = self._parts()
+        _, _, pi, ci = self._parts
         return PointEvaluator(pi, ci)
 
     @cached_property
@@ -421,9 +429,9 @@ class PoissonBinomial:
         """
         if not isinstance(other, PoissonBinomial):
             raise ValueError(f"can only deconvolve a PoissonBinomial, got {type(other).__name__}")
-        zu, zc = self._merged()
+        zu, zc = self._merged
         zc = zc.copy()
-        xu, xc = other._merged()
+        xu, xc = other._merged
         for q, c in zip(xu, xc, strict=True):
             if q == 0.0:
                 continue  # factor 1: divides anything
@@ -462,7 +470,7 @@ class PoissonBinomial:
         Binomial(n=5, p=0.3)
         """
         k = check_positive_int(k, "k")
-        uniq, tot = self._merged()
+        uniq, tot = self._merged
         bad = (uniq > 0) & (tot % k != 0)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
