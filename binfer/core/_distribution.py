@@ -10,6 +10,7 @@ import numpy as np
 from ._checks import check_counts, check_positive_int, check_probabilities, check_quantiles
 from ._engine import interior_logpmf
 from ._gradient import logpmf_grad as _logpmf_grad
+from ._logbinom import log1mexp
 from ._point import PointEvaluator
 
 _METHODS = ("auto", "tilted", "direct", "fft")
@@ -20,17 +21,6 @@ _AUTO_DIRECT_MAX = 64
 # whole PMF (unless the PMF is already cached).
 _POINT_MIN_N = 50_000
 _POINT_MAX_K = 16
-
-
-def _log1mexp(x: np.ndarray) -> np.ndarray:
-    """log(1 - e^x) for x <= 0, accurate for x near 0 and very negative x (Maechler 2012)."""
-    x = np.asarray(x, dtype=float)
-    out = np.empty_like(x)
-    small = x > -math.log(2.0)
-    with np.errstate(divide="ignore"):
-        out[small] = np.log(-np.expm1(x[small]))
-        out[~small] = np.log1p(-np.exp(x[~small]))
-    return out
 
 
 class PoissonBinomial:
@@ -181,8 +171,8 @@ class PoissonBinomial:
         # Near 1, the log of a probability is best taken from the small complementary tail:
         # log(1 - sf) keeps full relative accuracy where summing the pmf would round to 0.
         lcdf, lsf = (
-            np.where(lcdf > -math.log(2.0), _log1mexp(np.minimum(lsf, 0.0)), lcdf),
-            np.where(lsf > -math.log(2.0), _log1mexp(np.minimum(lcdf, 0.0)), lsf),
+            np.where(lcdf > -math.log(2.0), log1mexp(np.minimum(lsf, 0.0)), lcdf),
+            np.where(lsf > -math.log(2.0), log1mexp(np.minimum(lcdf, 0.0)), lsf),
         )
         lcdf.setflags(write=False)
         lsf.setflags(write=False)

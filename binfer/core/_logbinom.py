@@ -72,6 +72,20 @@ def _bd0(x: np.ndarray, npq: np.ndarray) -> np.ndarray:
     return out
 
 
+def log1mexp(x):
+    """log(1 - e^x) for x <= 0, accurate near 0 and for very negative x (Maechler 2012).
+
+    Arrays in, arrays out; a scalar in, a float out.  log1mexp(-inf) = 0, log1mexp(0) = -inf.
+    """
+    arr = np.asarray(x, dtype=float)
+    out = np.empty_like(arr)
+    small = arr > -math.log(2.0)
+    with np.errstate(divide="ignore"):
+        out[small] = np.log(-np.expm1(arr[small]))
+        out[~small] = np.log1p(-np.exp(arr[~small]))
+    return float(out) if out.ndim == 0 else out
+
+
 def binom_logpmf(k: np.ndarray, n: int, p: float) -> np.ndarray:
     """log P(Bin(n, p) = k) for integer k in 0..n (array); -inf outside, exact for p in {0, 1}."""
     k = np.asarray(k, dtype=float)

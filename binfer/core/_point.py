@@ -24,17 +24,11 @@ from scipy.signal import fftconvolve
 
 from ._engine import _LEAF, banded_fft_product, bernoulli_chunk_matrix
 from ._gradient import _tilt_for_mean
-from ._logbinom import binom_logpmf_all
+from ._logbinom import binom_logpmf_all, log1mexp
 
 # Leaf coefficients below e^-_DEPTH of their tilted maximum are dropped (their total effect at
 # the tilted mean is < N e^-_DEPTH relative, far below 1e-13).
 _DEPTH = 60.0
-
-
-def _log1mexp(x: float) -> float:
-    if x > -math.log(2.0):
-        return math.log(-math.expm1(x))
-    return math.log1p(-math.exp(x))
 
 
 class PointEvaluator:
@@ -44,10 +38,8 @@ class PointEvaluator:
         single = counts == 1
         self.blocks = [binom_logpmf_all(int(c), float(q))
                        for q, c in zip(p[~single], counts[~single], strict=True)]
-        if single.any():
-            self.chunks, self.sizes = bernoulli_chunk_matrix(p[single], _LEAF)
-        else:
-            self.chunks, self.sizes = np.zeros((0, 1)), np.zeros(0, dtype=np.int64)
+        # rows past a partial chunk's size are -inf: they tilt to zeros
+        self.chunks = bernoulli_chunk_matrix(p[single], _LEAF)[0] if single.any() else None
         self.n = int(counts.sum())
         ok = (p > 0) & (p < 1)
         logit = np.log(p[ok]) - np.log1p(-p[ok])
@@ -72,30 +64,21 @@ class PointEvaluator:
         return _tilt_for_mean(self.logit, self.weights, target)
 
     def _tilted_product(self, theta: float):
-        """(values V, offset o, log scale): P(j) = V[j - o] exp(scale + theta (msum - j))."""
-        rows, offsets, mus, vars_, base, msum = [], [], [], [], 0.0, 0
-        if self.chunks.shape[0]:
+        """(V, offset o, log scale, sum of modes): P(j) = V[j - o] exp(scale + theta (msum - j))."""
+        V, off, base, msum = np.ones(1), 0, 0.0, 0
+        if self.chunks is not None:
+            rows = np.arange(self.chunks.shape[0])
             col = np.arange(self.chunks.shape[1])
-            t = self.chunks + theta * col[None, :]
-            m = np.argmax(t, axis=1)
-            top = t[np.arange(t.shape[0]), m]
-            rel = (self.chunks - self.chunks[np.arange(t.shape[0]), m][:, None]) + theta * (
-                col[None, :] - m[:, None])
+            m = np.argmax(self.chunks + theta * col, axis=1)
+            rel = (self.chunks - self.chunks[rows, m][:, None]) + theta * (col - m[:, None])
             v = np.exp(rel)
             v[rel < -_DEPTH] = 0.0
             w = v.sum(axis=1)
             mu = (v * col).sum(axis=1) / w
             var = (v * (col - mu[:, None]) ** 2).sum(axis=1) / w
-            base += float(self.chunks[np.arange(t.shape[0]), m].sum())
-            msum += int(m.sum())
-            del top
-            rows.append(v)
-            offsets.append(np.zeros(v.shape[0], dtype=np.int64))
-            mus.append(mu)
-            vars_.append(var)
-        V, off, lscale = (banded_fft_product(rows[0], offsets[0], mus[0], vars_[0]) if rows
-                          else (np.ones(1), 0, 0.0))
-        base += lscale
+            V, off, base = banded_fft_product(v, np.zeros(rows.size, dtype=np.int64), mu, var)
+            base += float(self.chunks[rows, m].sum())
+            msum = int(m.sum())
         for a in self.blocks:
             j = np.arange(a.size)
             m = int(np.argmax(a + theta * j))
@@ -113,14 +96,6 @@ class PointEvaluator:
 
     def evaluate(self, k: int) -> tuple[float, float, float]:
         """(log P(X = k), log P(X <= k), log P(X > k)) for an integer 0 <= k <= n."""
-        if k >= self.n:
-            return self.evaluate_pmf_only(k), 0.0, -math.inf
-        return self._evaluate(k)
-
-    def evaluate_pmf_only(self, k: int) -> float:
-        return self._evaluate(k, tails=False)[0]
-
-    def _evaluate(self, k: int, tails: bool = True) -> tuple[float, float, float]:
         theta = self._theta(k)
         V, off, base, msum = self._tilted_product(theta)
         j = off + np.arange(V.size)
@@ -128,18 +103,18 @@ class PointEvaluator:
         scale = base + theta * (msum - k)
         pk = V[i] if 0 <= i < V.size else 0.0
         logpmf = math.log(pk) + scale if pk > 0 else -math.inf
-        if not tails:
-            return logpmf, math.nan, math.nan
+        if k >= self.n:
+            return logpmf, 0.0, -math.inf
         if theta > 0:
             # P(j) = V(j) e^(scale) e^(-theta (j - k)): the weights decay above k
             up = j > k
             tail = float((V[up] * np.exp(-theta * (j[up] - k))).sum())
             logsf = math.log(tail) + scale if tail > 0 else -math.inf
-            logcdf = _log1mexp(logsf) if logsf > -math.inf else 0.0
+            logcdf = log1mexp(logsf)
         elif theta < 0:
             down = j <= k
             logcdf = math.log(float((V[down] * np.exp(-theta * (j[down] - k))).sum())) + scale
-            logsf = _log1mexp(logcdf) if logcdf < 0 else -math.inf
+            logsf = log1mexp(min(logcdf, 0.0))
         else:
             up = float(V[j > k].sum())
             down = float(V[j <= k].sum())
@@ -147,7 +122,7 @@ class PointEvaluator:
             logcdf = math.log(down) + scale if down > 0 else -math.inf
             # near the centre both are O(1): take the smaller directly, the other as 1 - it
             if logsf < logcdf:
-                logcdf = _log1mexp(logsf) if logsf > -math.inf else 0.0
+                logcdf = log1mexp(logsf)
             else:
-                logsf = _log1mexp(logcdf) if logcdf > -math.inf else 0.0
+                logsf = log1mexp(logcdf)
         return logpmf, logcdf, logsf
