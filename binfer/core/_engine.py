@@ -108,6 +108,26 @@ def _log_recursion(pp: np.ndarray) -> np.ndarray:
     return lpmf
 
 
+def _linear_recursion(pt: np.ndarray, qt: np.ndarray) -> np.ndarray:
+    """PMFs of the rows of ``pt`` (chunks of trials, q = ``qt``): P(j) <- q P(j) + p P(j-1).
+
+    Only non-negative terms are added, so every coefficient is relatively accurate (~2 L eps)
+    unless it underflows.
+    """
+    n_chunks, chunk = pt.shape
+    # coefficient-major layout: each update touches contiguous rows of chunks
+    P = np.zeros((chunk + 1, n_chunks))
+    P[0] = 1.0
+    ptT, qtT = np.ascontiguousarray(pt.T), np.ascontiguousarray(qt.T)
+    tmp = np.empty((chunk, n_chunks))
+    for i in range(chunk):
+        t = tmp[: i + 1]
+        np.multiply(P[: i + 1], ptT[i], out=t)
+        P[: i + 2] *= qtT[i]
+        P[1 : i + 2] += t
+    return P.T
+
+
 def _tilted_recursion(pp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Log-PMFs of the rows of ``pp`` by the linear recursion on tilted probabilities.
 
@@ -128,17 +148,7 @@ def _tilted_recursion(pp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     z = logit + theta[:, None]
     pt = np.where(real, 1.0 / (1.0 + np.exp(-z)), 0.0)
     qt = np.where(real, 1.0 / (1.0 + np.exp(z)), 1.0)
-    # coefficient-major layout: each update touches contiguous rows of chunks
-    P = np.zeros((chunk + 1, n_chunks))
-    P[0] = 1.0
-    ptT, qtT = np.ascontiguousarray(pt.T), np.ascontiguousarray(qt.T)
-    tmp = np.empty((chunk, n_chunks))
-    for i in range(chunk):
-        t = tmp[: i + 1]
-        np.multiply(P[: i + 1], ptT[i], out=t)
-        P[: i + 2] *= qtT[i]
-        P[1 : i + 2] += t
-    P = P.T
+    P = _linear_recursion(pt, qt)
     # log(q + p e^theta) = log q - log q' = log1p(-p) + log1p(e^z)
     norm = np.where(real, np.log1p(-pp) + np.logaddexp(0.0, z), 0.0).sum(axis=1)
     col = np.arange(chunk + 1)
@@ -170,14 +180,6 @@ def bernoulli_chunk_matrix(p: np.ndarray, chunk: int = _LEAF) -> tuple[np.ndarra
         sizes[-1] = chunk - pad
         lpmf[-1, sizes[-1] + 1 :] = -np.inf
     return lpmf, sizes
-
-
-def bernoulli_chunks_logpmf(p: np.ndarray, chunk: int = _LEAF) -> list[np.ndarray]:
-    """Log-PMFs of chunks of single trials, one array each (see bernoulli_chunk_matrix)."""
-    if p.size == 0:
-        return []
-    lpmf, sizes = bernoulli_chunk_matrix(p, chunk)
-    return [lpmf[c, : sizes[c] + 1].copy() for c in range(sizes.size)]
 
 
 def _fft_conv(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -303,12 +305,18 @@ def combine_tilted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def _theta_for(merged: np.ndarray, target):
-    """Tilt(s) putting the product's tilted mode at ``target`` (scalar or array)."""
-    n = merged.size
+def _theta_for(merged: np.ndarray, target, rows=0):
+    """Tilt(s) putting the product's tilted mode at ``target`` (scalar or array).
+
+    ``merged`` holds the sorted slope thresholds of one product (1-D) or of many (2-D, one
+    row each, picked by ``rows``): mode(theta) = #{merged < theta}, so target t needs
+    merged[t-1] < theta <= merged[t].
+    """
+    m2 = np.atleast_2d(merged)
+    n = m2.shape[1]
     t = np.asarray(target)
-    inner = 0.5 * (merged[np.clip(t - 1, 0, n - 1)] + merged[np.clip(t, 0, n - 1)])
-    th = np.where(t <= 0, merged[0] - 1.0, np.where(t >= n, merged[-1] + 1.0, inner))
+    inner = 0.5 * (m2[rows, np.clip(t - 1, 0, n - 1)] + m2[rows, np.clip(t, 0, n - 1)])
+    th = np.where(t <= 0, m2[rows, 0] - 1.0, np.where(t >= n, m2[rows, n - 1] + 1.0, inner))
     return float(th) if th.ndim == 0 else th
 
 
@@ -399,12 +407,13 @@ def combine_rows(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     cols = np.arange(n + 1)
     out = np.full((R, n + 1), np.nan)
     # 1. pairs whose tilted range allows one direct convolution (relatively accurate everywhere)
-    theta0 = ((A[:, 0] + B[:, 0]) - (A[:, -1] + B[:, -1])) / n
-    ta = A + theta0[:, None] * np.arange(wa1)
-    tb = B + theta0[:, None] * np.arange(wb1)
-    ma, mb = ta.max(axis=1), tb.max(axis=1)
-    one = ((ma - ta.min(axis=1)) + (mb - tb.min(axis=1)) <= _RANGE) & (
-        wa1 * wb1 <= _ONE_TILT_WORK)
+    one = np.zeros(R, dtype=bool)
+    if wa1 * wb1 <= _ONE_TILT_WORK:
+        theta0 = ((A[:, 0] + B[:, 0]) - (A[:, -1] + B[:, -1])) / n
+        ta = A + theta0[:, None] * np.arange(wa1)
+        tb = B + theta0[:, None] * np.arange(wb1)
+        ma, mb = ta.max(axis=1), tb.max(axis=1)
+        one = (ma - ta.min(axis=1)) + (mb - tb.min(axis=1)) <= _RANGE
     if one.any():
         va = np.exp(ta[one] - ma[one][:, None])
         vb = np.exp(tb[one] - mb[one][:, None])
@@ -455,10 +464,7 @@ def combine_rows(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     next_t = np.r_[tgt[1:], 0]
     own_lo = np.where(same_prev, (prev_t + tgt) // 2 + 1, 0)
     own_hi = np.where(same_next, (tgt + next_t) // 2, n)
-    inner = 0.5 * (merged[row_w, np.clip(tgt - 1, 0, n - 1)]
-                   + merged[row_w, np.clip(tgt, 0, n - 1)])
-    theta = np.where(tgt <= 0, merged[row_w, 0] - 1.0,
-                     np.where(tgt >= n, merged[row_w, n - 1] + 1.0, inner))
+    theta = _theta_for(merged, tgt, row_w)
     mA = _rows_bisect_count(nda, row_w, theta)
     mB = _rows_bisect_count(ndb, row_w, theta)
     la, ua = _rows_band(A, row_w, theta, mA, _T_FFT)
@@ -603,17 +609,12 @@ def _fft_logpmf(p: np.ndarray, blocks: list[np.ndarray], leaf: int = 16) -> np.n
         n_chunks = -(-p.size // leaf)
         pp = np.concatenate([p, np.zeros(n_chunks * leaf - p.size)]).reshape(n_chunks, leaf)
         qq = 1.0 - pp
-        P = np.zeros((n_chunks, leaf + 1))
-        P[:, 0] = 1.0
-        for i in range(leaf):
-            P[:, 1 : i + 2] = P[:, 1 : i + 2] * qq[:, i : i + 1] + P[:, : i + 1] * pp[:, i : i + 1]
-            P[:, 0] *= qq[:, i]
-        P, off, _ = banded_fft_product(P, np.zeros(n_chunks, dtype=np.int64),
+        P, off, _ = banded_fft_product(_linear_recursion(pp, qq),
+                                       np.zeros(n_chunks, dtype=np.int64),
                                        pp.sum(axis=1), (pp * qq).sum(axis=1))
-        offset = np.array([off])
         row = np.zeros(p.size + 1)
-        take = min(P.size, p.size + 1 - int(offset[0]))
-        row[offset[0] : offset[0] + take] = P[:take]
+        take = min(P.size, p.size + 1 - off)
+        row[off : off + take] = P[:take]
         nodes.append(row)
     if not nodes:
         return np.zeros(1)
@@ -636,9 +637,8 @@ def interior_logpmf(p: np.ndarray, counts: np.ndarray, method: str = "tilted") -
         if not nodes:
             return np.zeros(1)
         return _tree(nodes, _log_direct_conv)
-    nodes_blocks = list(nodes)
     if method == "fft":
-        return _fft_logpmf(p[single], nodes_blocks)
+        return _fft_logpmf(p[single], nodes)
     if method != "tilted":
         raise ValueError(f"method must be 'auto', 'tilted', 'direct' or 'fft', got {method!r}")
     if single.any():
@@ -654,4 +654,4 @@ def interior_logpmf(p: np.ndarray, counts: np.ndarray, method: str = "tilted") -
     return _tree(nodes, combine_tilted)
 
 
-__all__ = ["interior_logpmf", "combine_tilted", "bernoulli_chunks_logpmf"]
+__all__ = ["interior_logpmf", "combine_tilted", "bernoulli_chunk_matrix"]
