@@ -1,0 +1,209 @@
+"""Every table binfer reads goes through here: DataFrame, dict or arrays -> checked numpy arrays.
+
+One place for all input checks, so every entry point reports bad input the same way: a
+``ValueError`` naming the column, the row (its index label and position) and what was expected,
+e.g. ``column 'events', row 'Hospital C' (position 2): events 9 > trials 5``. Nothing is dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["OneArm", "TwoArm", "one_arm", "two_arm", "as_frame"]
+
+
+@dataclass(frozen=True)
+class OneArm:
+    """Grouped one-arm counts: ``events[i]`` successes out of ``trials[i]`` in group ``labels[i]``."""
+
+    events: np.ndarray  # int64
+    trials: np.ndarray  # int64
+    labels: np.ndarray  # object: group labels (the group column, or the row index)
+
+    @property
+    def k(self) -> int:
+        return int(self.events.size)
+
+
+@dataclass(frozen=True)
+class TwoArm:
+    """Two-arm studies: treated ``events_treat / trials_treat`` against ``events_ctrl / trials_ctrl``."""
+
+    events_treat: np.ndarray
+    trials_treat: np.ndarray
+    events_ctrl: np.ndarray
+    trials_ctrl: np.ndarray
+    labels: np.ndarray
+
+    @property
+    def k(self) -> int:
+        return int(self.events_treat.size)
+
+
+def as_frame(data) -> pd.DataFrame:
+    """A pandas DataFrame from a DataFrame, a mapping of columns, or a dataframe-interchange table."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, Mapping):
+        try:
+            return pd.DataFrame({key: np.asarray(value) for key, value in data.items()})
+        except ValueError as exc:
+            lengths = {key: len(np.atleast_1d(value)) for key, value in data.items()}
+            raise ValueError(f"data: columns have different lengths {lengths}") from exc
+    if hasattr(data, "to_pandas"):  # polars, pyarrow
+        return data.to_pandas()
+    if hasattr(data, "__dataframe__"):
+        return pd.api.interchange.from_dataframe(data)
+    raise ValueError(
+        f"data must be a pandas DataFrame or a mapping of column name to values, "
+        f"got {type(data).__name__}"
+    )
+
+
+def _row(frame: pd.DataFrame, pos: int) -> str:
+    return f"row {frame.index[pos]!r} (position {pos})"
+
+
+def _column(frame: pd.DataFrame, name, role: str) -> pd.Series:
+    if not isinstance(name, str | int):
+        raise ValueError(f"{role} must be a column name, got {name!r}")
+    if name not in frame.columns:
+        cols = ", ".join(repr(c) for c in frame.columns)
+        raise ValueError(f"{role}={name!r}: no such column; the data has columns {cols}")
+    return frame[name]
+
+
+def _counts(frame: pd.DataFrame, name, role: str) -> np.ndarray:
+    """Column ``name`` as int64, refusing missing, non-numeric, negative and fractional values."""
+    col = _column(frame, name, role)
+    missing = col.isna().to_numpy()
+    if missing.any():
+        pos = int(np.flatnonzero(missing)[0])
+        raise ValueError(f"column {name!r}, {_row(frame, pos)}: missing value (NaN)")
+    values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"column {name!r}, {_row(frame, pos)}: {col.iloc[pos]!r} is not a finite number"
+        )
+    bad = values < 0
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"column {name!r}, {_row(frame, pos)}: {col.iloc[pos]!r} is negative; counts are >= 0"
+        )
+    bad = values != np.floor(values)
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"column {name!r}, {_row(frame, pos)}: {col.iloc[pos]!r} is not a whole number"
+        )
+    if values.size and values.max() > 2**53:
+        pos = int(np.argmax(values))
+        raise ValueError(f"column {name!r}, {_row(frame, pos)}: {col.iloc[pos]!r} is too large")
+    return values.astype(np.int64)
+
+
+def _pair(frame, events, trials, *, allow_zero_trials: bool) -> tuple[np.ndarray, np.ndarray]:
+    e = _counts(frame, events, "events")
+    n = _counts(frame, trials, "trials")
+    bad = e > n
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"column {events!r}, {_row(frame, pos)}: events {e[pos]} > trials {n[pos]} "
+            f"(column {trials!r})"
+        )
+    if not allow_zero_trials and (n == 0).any():
+        pos = int(np.flatnonzero(n == 0)[0])
+        raise ValueError(
+            f"column {trials!r}, {_row(frame, pos)}: trials = 0; every group needs at least one"
+        )
+    return e, n
+
+
+def _labels(frame: pd.DataFrame, group, role: str) -> np.ndarray:
+    if group is None:
+        return np.asarray(frame.index, dtype=object)
+    col = _column(frame, group, role)
+    missing = col.isna().to_numpy()
+    if missing.any():
+        pos = int(np.flatnonzero(missing)[0])
+        raise ValueError(f"column {group!r}, {_row(frame, pos)}: missing label")
+    return col.to_numpy(dtype=object)
+
+
+def _min_groups(size: int, min_groups: int, what: str) -> None:
+    if size < min_groups:
+        plural = {"group": "groups", "study": "studies"}[what]
+        raise ValueError(
+            f"data has {size} {what if size == 1 else plural}; this needs at least {min_groups}"
+        )
+
+
+def one_arm(
+    data,
+    *,
+    events="events",
+    trials="trials",
+    group=None,
+    outcome=None,
+    min_groups: int = 1,
+    allow_zero_trials: bool = False,
+) -> OneArm:
+    """Validated one-arm counts from grouped rows, or from one row per subject.
+
+    With ``outcome`` set, each row is one subject: ``outcome`` is 0/1 (or False/True) and ``group``
+    names its group (no ``group``: one group, ``"all"``); the rows are aggregated per group,
+    groups in order of first appearance.
+    """
+    frame = as_frame(data)
+    if outcome is not None:
+        return _aggregate(frame, outcome, group, min_groups)
+    e, n = _pair(frame, events, trials, allow_zero_trials=allow_zero_trials)
+    labels = _labels(frame, group, "group")
+    _min_groups(e.size, min_groups, "group")
+    return OneArm(events=e, trials=n, labels=labels)
+
+
+def _aggregate(frame: pd.DataFrame, outcome, group, min_groups: int) -> OneArm:
+    y = _counts(frame, outcome, "outcome")
+    bad = y > 1
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"column {outcome!r}, {_row(frame, pos)}: outcome {y[pos]} is not 0 or 1"
+        )
+    if group is None:  # every subject in one group
+        labels = np.full(y.size, "all", dtype=object)
+    else:
+        labels = _labels(frame, group, "group")
+    codes, uniques = pd.factorize(pd.Series(labels, dtype=object), sort=False)
+    e = np.bincount(codes, weights=y, minlength=uniques.size).astype(np.int64)
+    n = np.bincount(codes, minlength=uniques.size).astype(np.int64)
+    _min_groups(e.size, min_groups, "group")
+    return OneArm(events=e, trials=n, labels=np.asarray(uniques, dtype=object))
+
+
+def two_arm(
+    data,
+    *,
+    events_treat="events_treat",
+    trials_treat="trials_treat",
+    events_ctrl="events_ctrl",
+    trials_ctrl="trials_ctrl",
+    study=None,
+    min_studies: int = 1,
+) -> TwoArm:
+    """Validated two-arm counts, one row per study (trials must be >= 1 in both arms)."""
+    frame = as_frame(data)
+    et, nt = _pair(frame, events_treat, trials_treat, allow_zero_trials=False)
+    ec, nc = _pair(frame, events_ctrl, trials_ctrl, allow_zero_trials=False)
+    labels = _labels(frame, study, "study")
+    _min_groups(et.size, min_studies, "study")
+    return TwoArm(et, nt, ec, nc, labels)

@@ -1,0 +1,287 @@
+"""Is p the same in every group? Pearson, G, exact and Monte Carlo tests; Tarone's overdispersion
+test; the Cochran-Armitage trend test."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special, stats
+from tqdm.auto import tqdm
+
+from .._data import one_arm
+from .._results import TestResult
+from ._exact import ExactTooLarge, _log_choose, ffh_exact_pvalue
+
+__all__ = ["TrendTestResult", "homogeneity_test", "tarone_test", "trend_test"]
+
+METHODS = ("pearson", "g", "exact", "monte-carlo")
+# R's chisq.test/fisher.test compare simulated statistics with this slack for rounding.
+_ALMOST_ONE = 1 - 64 * np.finfo(float).eps
+_MC_CHUNK = 1000
+
+
+@dataclass(frozen=True, repr=False)
+class TrendTestResult(TestResult):
+    """A trend test: a TestResult with the signed statistic ``z``."""
+
+    z: float = float("nan")
+
+    def _lines(self) -> list[str]:
+        return [*super()._lines(), f"z (signed): {self.z:.4g}"]
+
+
+def _pearson(events: np.ndarray, trials: np.ndarray) -> np.ndarray:
+    """Pearson X^2 of k x 2 tables (rows of ``events``; the same trials and total in each)."""
+    p = events.sum(axis=-1, keepdims=True) / trials.sum()
+    return (((events - trials * p) ** 2) / (trials * p * (1 - p))).sum(axis=-1)
+
+
+def _g(events: np.ndarray, trials: np.ndarray) -> float:
+    p = events.sum() / trials.sum()
+    fail = trials - events
+    return float(
+        2 * (special.xlogy(events, events / (trials * p)).sum()
+             + special.xlogy(fail, fail / (trials * (1 - p))).sum())
+    )
+
+
+def _monte_carlo(events, trials, statistic, observed, n_resamples, rng, progress):
+    """Share of tables with both margins fixed whose statistic is >= the observed one.
+
+    Tables are drawn from the multivariate hypergeometric law (the null distribution given the
+    margins); p = (1 + #{T_b >= T_obs}) / (B + 1) as R's chisq.test(simulate.p.value = TRUE).
+    """
+    total = int(events.sum())
+    hits = 0
+    bar = tqdm(total=n_resamples, disable=not progress, desc="resampling tables", leave=False)
+    done = 0
+    while done < n_resamples:
+        size = min(_MC_CHUNK, n_resamples - done)
+        tables = rng.multivariate_hypergeometric(trials, total, size=size)
+        hits += int((statistic(tables) >= observed * _ALMOST_ONE).sum())
+        done += size
+        bar.update(size)
+    bar.close()
+    p = (1 + hits) / (n_resamples + 1)
+    return p, math.sqrt(p * (1 - p) / n_resamples)
+
+
+def homogeneity_test(
+    data,
+    *,
+    events="events",
+    trials="trials",
+    method: str = "pearson",
+    n_resamples: int = 9999,
+    random_state=None,
+    progress: bool = True,
+    max_nodes: int = 5_000_000,
+    group=None,
+    outcome=None,
+) -> TestResult:
+    """Test that every group has the same success probability (the k x 2 table's homogeneity).
+
+    Parameters
+    ----------
+    data : DataFrame or mapping of columns
+        One row per group (or, with ``outcome``, one row per subject and ``group``).
+    events, trials : str
+        Column names.
+    method : {"pearson", "g", "exact", "monte-carlo"}
+        ``"pearson"``: X^2 = sum (O - E)^2 / E on k - 1 df. ``"g"``: the likelihood-ratio
+        statistic G^2 = 2 sum O log(O / E) on k - 1 df. ``"exact"``: the Fisher-Freeman-Halton
+        conditional test (two-sided, summing the probabilities of all tables with both margins
+        fixed that are no more probable than the observed one, with R's relative tolerance
+        1e-7). ``"monte-carlo"``: X^2 referred to ``n_resamples`` tables drawn with both margins
+        fixed.
+    n_resamples : int
+        Tables drawn by ``"monte-carlo"`` (and by ``"exact"`` if it has to fall back).
+    random_state : None, int or numpy Generator
+        Seed for the resampling.
+    progress : bool
+        Show a progress bar while resampling.
+    max_nodes : int
+        Work budget of the exact network algorithm (partial tables held at once); beyond it the
+        exact test falls back to Monte Carlo on the same ordering and says so in ``note``.
+
+    Returns
+    -------
+    TestResult
+        ``statistic`` (X^2, G^2, or -2 log P(observed table | margins) for the exact test),
+        ``pvalue``, ``df`` (k - 1; None for the exact test), ``method``, ``pvalue_mcse`` (Monte
+        Carlo standard error, simulated p-values only) and ``note``.
+
+    Notes
+    -----
+    Under H0 the events given the total follow the multivariate hypergeometric law
+    P(x) = prod_i C(n_i, x_i) / C(N, X), free of the common p. The exact p-value is computed by
+    a network algorithm (Mehta & Patel 1983) swept from both ends of the group sequence, with
+    longest/shortest remaining-path bounds and an exact join where the two sweeps meet; it
+    handles tables on which R's ``fisher.test`` runs out of workspace (e.g. 14 groups of a few
+    hundred subjects in about a second). If the total is 0 or N there is one possible table: the
+    statistic is 0 and the p-value 1 (R returns NaN), with a note.
+
+    References
+    ----------
+    Freeman, G. H. & Halton, J. H. (1951). Note on an exact treatment of contingency, goodness of
+    fit and other problems of significance. Biometrika 38, 141-149.
+    Mehta, C. R. & Patel, N. R. (1983). A network algorithm for performing Fisher's exact test in
+    r x c contingency tables. JASA 78, 427-434.
+    Hope, A. C. A. (1968). A simplified Monte Carlo significance test procedure. JRSS B 30, 582-598.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from binfer import homogeneity_test
+    >>> df = pd.DataFrame({"events": [2, 9, 4, 12], "trials": [30, 31, 29, 33]})
+    >>> r = homogeneity_test(df)
+    >>> round(r.statistic, 3), r.df, round(r.pvalue, 4)
+    (10.126, 3, 0.0175)
+    >>> round(homogeneity_test(df, method="exact").pvalue, 4)
+    0.0159
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+    counts = one_arm(data, events=events, trials=trials, group=group, outcome=outcome,
+                     min_groups=2)
+    x, n = counts.events, counts.trials
+    total, big_n = int(x.sum()), int(n.sum())
+    df = counts.k - 1
+    label = {"pearson": "Pearson chi-square", "g": "likelihood-ratio G",
+             "exact": "Fisher-Freeman-Halton exact", "monte-carlo": "Pearson chi-square, Monte Carlo"}
+    if total in (0, big_n):
+        outcome_word = "no" if total == 0 else "only"
+        return TestResult(0.0, 1.0, None if method == "exact" else df, label[method],
+                          note=f"every group has {outcome_word} events: one table fits the "
+                               "margins, nothing to test")
+    if method == "pearson":
+        stat = float(_pearson(x.astype(float), n))
+        return TestResult(stat, float(stats.chi2.sf(stat, df)), df, label[method])
+    if method == "g":
+        stat = _g(x, n)
+        return TestResult(stat, float(stats.chi2.sf(stat, df)), df, label[method])
+    rng = np.random.default_rng(random_state)
+    if method == "monte-carlo":
+        stat = float(_pearson(x.astype(float), n))
+        p, se = _monte_carlo(x, n, lambda t: _pearson(t.astype(float), n), stat,
+                             n_resamples, rng, progress)
+        return TestResult(stat, p, df, label[method], pvalue_mcse=se,
+                          note=f"{n_resamples} tables drawn with both margins fixed")
+    log_p_obs = float(_log_choose(n, x.astype(float)).sum() - _log_choose(big_n, np.array(total)))
+    stat = -2 * log_p_obs
+    try:
+        p, _ = ffh_exact_pvalue(x, n, max_nodes=max_nodes)
+        return TestResult(stat, p, None, label[method])
+    except ExactTooLarge:
+        # Same ordering as the exact test: tables no more probable than the observed one,
+        # i.e. -2 log P(table) >= -2 log P(observed).
+        def minus2logp(tables):
+            return -2 * (_log_choose(n, tables.astype(float)).sum(axis=-1)
+                         - _log_choose(big_n, np.array(total)))
+
+        p, se = _monte_carlo(x, n, minus2logp, stat, n_resamples, rng, progress)
+        return TestResult(stat, p, None, label[method] + " (Monte Carlo)", pvalue_mcse=se,
+                          note=f"the exact network exceeded max_nodes={max_nodes}; p-value from "
+                               f"{n_resamples} tables drawn with both margins fixed")
+
+
+def tarone_test(data, *, events="events", trials="trials", group=None, outcome=None) -> TestResult:
+    """Tarone's score test of the binomial against beta-binomial overdispersion.
+
+    Z = (S - N) / sqrt(2 sum n_i (n_i - 1)), with S = sum (x_i - n_i p)^2 / (p (1 - p)), p the
+    pooled proportion and N the total trials; one-sided (upper) p-value from N(0, 1), since
+    overdispersion makes Z large.
+
+    Returns
+    -------
+    TestResult
+        ``statistic`` (Z), ``pvalue`` (upper tail), ``df`` None.
+
+    References
+    ----------
+    Tarone, R. E. (1979). Testing the goodness of fit of the binomial distribution.
+    Biometrika 66, 585-590.
+
+    Examples
+    --------
+    >>> from binfer import tarone_test
+    >>> r = tarone_test({"events": [2, 9, 4, 12], "trials": [30, 31, 29, 33]})
+    >>> round(r.statistic, 3), round(r.pvalue, 4)
+    (2.248, 0.0123)
+    """
+    counts = one_arm(data, events=events, trials=trials, group=group, outcome=outcome,
+                     min_groups=2)
+    x, n = counts.events.astype(float), counts.trials.astype(float)
+    p = x.sum() / n.sum()
+    if p in (0.0, 1.0):
+        raise ValueError(f"column {events!r}: the pooled proportion is {p:g}; Tarone's test "
+                         "needs events and non-events")
+    denom = 2 * (n * (n - 1)).sum()
+    if denom == 0:
+        raise ValueError(f"column {trials!r}: every group has one trial; Tarone's test needs "
+                         "groups of two or more")
+    s = ((x - n * p) ** 2).sum() / (p * (1 - p))
+    z = float((s - n.sum()) / math.sqrt(denom))
+    return TestResult(z, float(stats.norm.sf(z)), None, "Tarone's Z test for overdispersion")
+
+
+def trend_test(
+    data, *, events="events", trials="trials", scores=None, group=None, outcome=None
+) -> TestResult:
+    """Cochran-Armitage test for a linear trend in proportions across ordered groups.
+
+    Identical to R's ``prop.trend.test``: the slope's sum of squares in the weighted regression
+    of x_i / n_i on the scores with weights n_i / (p (1 - p)), a chi-square on 1 df.
+
+    Parameters
+    ----------
+    scores : array-like, optional
+        One score per group (default 1, 2, ..., k, in row order).
+
+    Returns
+    -------
+    TestResult
+        ``statistic`` (chi-square, 1 df), ``pvalue`` (two-sided), ``df`` = 1, and ``z``: the
+        signed square root (positive when proportions rise with the score).
+
+    References
+    ----------
+    Cochran, W. G. (1954). Some methods for strengthening the common chi-square tests.
+    Biometrics 10, 417-451. Armitage, P. (1955). Tests for linear trends in proportions and
+    frequencies. Biometrics 11, 375-386.
+
+    Examples
+    --------
+    >>> from binfer import trend_test
+    >>> r = trend_test({"events": [83, 90, 129, 70], "trials": [86, 93, 136, 82]})
+    >>> round(r.statistic, 4), round(r.pvalue, 5), round(r.z, 4)
+    (8.2249, 0.00413, -2.8679)
+    """
+    counts = one_arm(data, events=events, trials=trials, group=group, outcome=outcome,
+                     min_groups=2)
+    x, n = counts.events.astype(float), counts.trials.astype(float)
+    if scores is None:
+        s = np.arange(1, counts.k + 1, dtype=float)
+    else:
+        try:
+            s = np.asarray(scores, dtype=float).ravel()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"scores must be numbers, got {scores!r}") from exc
+        if s.size != counts.k:
+            raise ValueError(f"scores has {s.size} entries but the data has {counts.k} groups")
+        if not np.isfinite(s).all():
+            i = int(np.flatnonzero(~np.isfinite(s))[0])
+            raise ValueError(f"scores[{i}] = {s[i]} is not a finite number")
+    p = x.sum() / n.sum()
+    if p in (0.0, 1.0):
+        raise ValueError(f"column {events!r}: the pooled proportion is {p:g}; the trend test "
+                         "needs events and non-events")
+    s_bar = (n * s).sum() / n.sum()
+    sxx = (n * (s - s_bar) ** 2).sum()
+    if sxx == 0:
+        raise ValueError("scores: all groups have the same score; a trend needs distinct scores")
+    z = float(((x - n * p) * (s - s_bar)).sum() / math.sqrt(p * (1 - p) * sxx))
+    return TrendTestResult(z * z, float(stats.chi2.sf(z * z, 1)), 1,
+                           "Cochran-Armitage chi-square test for trend", z=z)

@@ -1,0 +1,365 @@
+"""meta_proportion and meta_two_arm against metafor (R), plus input checks and reporting.
+
+References are written by tests/reference/make_meta_refs.R (R 4.2.2, metafor 3.8-1, metadat 1.2-0,
+lme4 1.1-31) into tests/reference/meta_refs.json, input counts included. The contract: 1e-6
+relative for the inverse-variance, MH and Peto methods (metafor run with threshold = tol = 1e-12);
+1e-5 relative for the GLMM against a tightly converged lme4 fit, 1e-3 against rma.glmm's default
+fit where lme4 reports convergence. Values that should be 0 get a small absolute tolerance.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from binfer.pooling._meta import MetaProportionResult, meta_proportion
+from binfer.pooling._meta_two_arm import MetaTwoArmResult, meta_two_arm
+
+REF = json.loads((Path(__file__).parent / "reference" / "meta_refs.json").read_text())
+
+# Absolute tolerances for values whose reference can sit at 0: metafor's REML/ML Fisher scoring
+# halves its step at the boundary and stops at tau^2 ~ 5e-13 where the root is 0 (I^2 ~ 1e-8).
+ATOL = {"tau2": 1e-10, "i2": 1e-7, "tau2_ci_low": 1e-10, "zval": 1e-9, "estimate": 1e-12}
+
+
+def _close(got, ref, rtol, name):
+    atol = ATOL.get(name, 1e-14)
+    assert got is not None, f"{name}: got None, metafor {ref}"
+    assert abs(got - ref) <= rtol * abs(ref) + atol, (
+        f"{name}: got {got!r}, metafor {ref!r}, rel. error {abs(got - ref) / abs(ref):.3g}"
+    )
+
+
+def _arr(values):
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def _close_arrays(got, ref, rtol, name):
+    got, ref = np.asarray(got, dtype=float), _arr(ref)
+    assert np.array_equal(np.isnan(got), np.isnan(ref)), f"{name}: NaN pattern differs"
+    ok = ~np.isnan(ref)
+    err = np.abs(got[ok] - ref[ok]) / (np.abs(ref[ok]) + 1e-300)
+    assert np.all(np.abs(got[ok] - ref[ok]) <= rtol * np.abs(ref[ok]) + 1e-14), (
+        f"{name}: worst relative error {err.max():.3g}"
+    )
+
+
+def _clip(v):
+    return min(max(v, 0.0), 1.0)
+
+
+ONE_ARM = [
+    pytest.param(
+        ds, case, id=f"{ds['dataset']}-{case['scale']}-{case['method']}-{case['conf_level']}"
+    )
+    for ds in REF["one_arm"]
+    for case in ds["cases"]
+]
+TWO_ARM = [
+    pytest.param(ds, case, id=f"{ds['dataset']}-{case['measure']}-{case['method']}")
+    for ds in REF["two_arm"]
+    for case in ds["cases"]
+]
+
+
+def _one_arm_frame(ds):
+    return pd.DataFrame({"study": ds["labels"], "events": ds["events"], "trials": ds["trials"]})
+
+
+def _two_arm_frame(ds):
+    cols = ("events_treat", "trials_treat", "events_ctrl", "trials_ctrl")
+    return pd.DataFrame({"study": ds["labels"], **{c: ds[c] for c in cols}})
+
+
+@pytest.mark.parametrize(("ds", "case"), ONE_ARM)
+def test_meta_proportion_matches_metafor(ds, case):
+    glmm = case["method"] == "GLMM"
+    rtol = 1e-5 if glmm else 1e-6
+    r = meta_proportion(
+        _one_arm_frame(ds),
+        group="study",
+        method=case["method"],
+        scale=case["scale"],
+        conf_level=case["conf_level"],
+    )
+    got = {
+        "estimate": r.estimate,
+        "se": r.se,
+        "ci_low": r.confidence_interval.low,
+        "ci_high": r.confidence_interval.high,
+        "zval": r.zval,
+        "pvalue": r.pvalue,
+        "tau2": r.tau2,
+        "q": r.q,
+        "q_pvalue": r.q_pvalue,
+        "i2": r.i2,
+        "h2": r.h2,
+        "pred": r.proportion,
+        "pred_ci_low": r.proportion_ci.low,
+        "pred_ci_high": r.proportion_ci.high,
+    }
+    for name, value in got.items():
+        ref = case[name]
+        if name.startswith("pred"):  # binfer clips the back-transform to [0, 1]; metafor not always
+            ref = _clip(ref)
+        _close(value, ref, rtol, name)
+    assert r.q_df == case["q_df"]
+    if case["pi_low"] is None:  # metafor's predict() has no PI for EE: it would equal the CI
+        assert r.prediction_interval == r.proportion_ci
+    else:
+        _close(r.prediction_interval.low, _clip(case["pi_low"]), rtol, "pi_low")
+        _close(r.prediction_interval.high, _clip(case["pi_high"]), rtol, "pi_high")
+    if case.get("tau2_ci_low") is None:
+        assert r.tau2_ci is None
+    else:
+        _close(r.tau2_ci.low, case["tau2_ci_low"], rtol, "tau2_ci_low")
+        _close(r.tau2_ci.high, case["tau2_ci_high"], rtol, "tau2_ci_high")
+    _close_arrays(r.groups["estimate"], case["yi"], 1e-12, "yi")
+    _close_arrays(r.groups["vi"], case["vi"], 1e-12, "vi")
+    if glmm:
+        assert r.groups["weight"].isna().all()  # metafor has no weights() for rma.glmm
+    else:
+        _close_arrays(r.groups["weight"], case["weights"], rtol, "weights")
+        _close_arrays(r.groups["ci_low"], case["yi_ci_low"], 1e-12, "yi_ci_low")
+        _close_arrays(r.groups["ci_high"], case["yi_ci_high"], 1e-12, "yi_ci_high")
+    assert list(r.groups["label"]) == ds["labels"]
+
+
+@pytest.mark.parametrize("ds", REF["one_arm"], ids=lambda ds: ds["dataset"])
+def test_glmm_matches_default_rma_glmm(ds):
+    """Against rma.glmm's default lme4 settings, 1e-3, wherever lme4 reports convergence."""
+    default = next(c for c in ds["cases"] if c["method"] == "GLMM")["default"]
+    if default["lme4_warning"] is not None:
+        pytest.skip(f"lme4 default fit did not converge: {default['lme4_warning']}")
+    r = meta_proportion(_one_arm_frame(ds), method="GLMM")
+    for name in ("estimate", "se", "tau2"):
+        _close(getattr(r, name), default[name], 1e-3, name)
+
+
+@pytest.mark.parametrize(("ds", "case"), TWO_ARM)
+def test_meta_two_arm_matches_metafor(ds, case):
+    rtol = 1e-6
+    r = meta_two_arm(
+        _two_arm_frame(ds),
+        study="study",
+        measure=case["measure"],
+        method=case["method"],
+        conf_level=case["conf_level"],
+    )
+    ratio = case["measure"] != "RD"
+    got = {
+        "estimate": r.estimate,
+        "se": r.se,
+        "ci_low": r.confidence_interval.low,
+        "ci_high": r.confidence_interval.high,
+        "zval": r.zval,
+        "pvalue": r.pvalue,
+        "tau2": r.tau2,
+        "q": r.q,
+        "q_pvalue": r.q_pvalue,
+        "i2": r.i2,
+        "h2": r.h2,
+        "pred": r.estimate_exp if ratio else r.estimate,
+        "pred_ci_low": (r.confidence_interval_exp if ratio else r.confidence_interval).low,
+        "pred_ci_high": (r.confidence_interval_exp if ratio else r.confidence_interval).high,
+    }
+    for name, value in got.items():
+        _close(value, case[name], rtol, name)
+    assert r.q_df == case["q_df"]
+    pi = r.prediction_interval_exp if ratio else r.prediction_interval
+    if case["pi_low"] is None:
+        assert r.prediction_interval == r.confidence_interval
+    else:
+        _close(pi.low, case["pi_low"], rtol, "pi_low")
+        _close(pi.high, case["pi_high"], rtol, "pi_high")
+    if case["tau2_ci_low"] is None:
+        assert r.tau2_ci is None
+    else:
+        _close(r.tau2_ci.low, case["tau2_ci_low"], rtol, "tau2_ci_low")
+        _close(r.tau2_ci.high, case["tau2_ci_high"], rtol, "tau2_ci_high")
+    if not ratio:
+        assert r.estimate_exp is None and r.confidence_interval_exp is None
+    _close_arrays(r.studies["yi"], case["yi"], 1e-12, "yi")
+    _close_arrays(r.studies["vi"], case["vi"], 1e-12, "vi")
+    _close_arrays(r.studies["weight"], case["weights"], rtol, "weights")
+
+
+# --------------------------------------------------------------------------------------------
+# input checks
+
+HAND = pd.DataFrame(
+    {
+        "hospital": ["A", "B", "C", "D", "E"],
+        "events": [0, 5, 12, 20, 9],
+        "trials": [15, 30, 12, 40, 25],
+    }
+)
+BCG = pd.DataFrame(
+    {
+        "events_treat": [4, 6, 3, 62, 33],
+        "trials_treat": [123, 306, 231, 13598, 5069],
+        "events_ctrl": [11, 29, 11, 248, 47],
+        "trials_ctrl": [139, 303, 220, 12867, 5808],
+    }
+)
+
+
+def test_bad_counts_name_the_column():
+    bad = HAND.assign(events=[0, 5, 13, 20, 9])
+    with pytest.raises(ValueError, match="column 'events'.*events 13 > trials 12"):
+        meta_proportion(bad)
+    with pytest.raises(ValueError, match="column 'trials'.*negative"):
+        meta_proportion(HAND.assign(trials=[15, -30, 12, 40, 25]))
+    with pytest.raises(ValueError, match="events='deaths': no such column"):
+        meta_proportion(HAND, events="deaths")
+    with pytest.raises(ValueError, match="column 'events_ctrl'.*missing"):
+        meta_two_arm(BCG.assign(events_ctrl=[11, None, 11, 248, 47]))
+    with pytest.raises(ValueError, match="column 'trials_treat'.*trials = 0"):
+        meta_two_arm(
+            BCG.assign(trials_treat=[123, 0, 231, 13598, 5069], events_treat=[4, 0, 3, 62, 33])
+        )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"method": "reml"}, "method must be one of"),
+        ({"method": "FE"}, "method must be one of"),
+        ({"scale": "probit"}, "scale must be one of"),
+        ({"method": "GLMM", "scale": "log"}, 'use scale="logit"'),
+        ({"conf_level": 95}, "conf_level"),
+        ({"conf_level": True}, "conf_level"),
+    ],
+)
+def test_bad_options_meta_proportion(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        meta_proportion(HAND, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"measure": "logOR"}, "measure must be one of"),
+        ({"method": "GLMM"}, "method must be one of"),
+        ({"method": "Peto", "measure": "RR"}, 'use measure="OR"'),
+        ({"conf_level": 0.0}, "conf_level"),
+    ],
+)
+def test_bad_options_meta_two_arm(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        meta_two_arm(BCG, **kwargs)
+
+
+def test_undefined_fixed_effect_estimates_raise():
+    no_events = BCG.assign(events_treat=0, events_ctrl=0)
+    with pytest.raises(ValueError, match="Mantel-Haenszel odds ratio is undefined"):
+        meta_two_arm(no_events, method="MH")
+    with pytest.raises(ValueError, match="Mantel-Haenszel risk ratio is undefined"):
+        meta_two_arm(BCG.assign(events_treat=0), method="MH", measure="RR")
+    with pytest.raises(ValueError, match="Peto's odds ratio is undefined"):
+        meta_two_arm(no_events, method="Peto")
+
+
+def test_glmm_needs_two_groups():
+    with pytest.raises(ValueError, match="at least 2 groups"):
+        meta_proportion(HAND.iloc[:1], method="GLMM")
+
+
+# --------------------------------------------------------------------------------------------
+# notes, reporting, conventions
+
+
+def test_note_names_the_corrected_groups():
+    r = meta_proportion(HAND, group="hospital")
+    assert r.note is not None and "2 groups ('A', 'C')" in r.note and "1/2" in r.note
+    # the arcsine and Freeman-Tukey transforms need no correction, nor do counts without 0 or n
+    assert meta_proportion(HAND, scale="arcsine").note is None
+    assert meta_proportion(HAND.iloc[[1, 3, 4]]).note is None
+    assert "uncorrected counts" in meta_proportion(HAND, method="GLMM").note
+
+
+def test_note_two_arm_zero_cells():
+    data = BCG.assign(events_treat=[0, 6, 0, 62, 33], events_ctrl=[11, 29, 0, 248, 47])
+    r = meta_two_arm(data, method="DL")
+    assert "2 studies (0, 2)" in r.note and "before pooling" in r.note
+    mh = meta_two_arm(data, method="MH")
+    assert "1 study (0)" in mh.note and "1 study (2)" in mh.note and "left out of Q" in mh.note
+    assert mh.q_df == 3 and np.isnan(mh.studies["yi"][2])
+    assert meta_two_arm(BCG).note is None and meta_two_arm(BCG, method="MH").note is None
+
+
+def test_i2_is_a_fraction():
+    pritz = REF["one_arm"][0]
+    r = meta_proportion(_one_arm_frame(pritz))
+    assert 0.56 < r.i2 < 0.57  # metafor prints I^2 = 56.56%
+    for method in ("EE", "DL", "REML", "PM", "ML", "GLMM"):
+        assert 0.0 <= meta_proportion(HAND, method=method).i2 <= 1.0
+    for method in ("EE", "REML", "MH", "Peto"):
+        assert 0.0 <= meta_two_arm(BCG, method=method).i2 <= 1.0
+
+
+def test_repr_reads_like_print_rma():
+    text = repr(meta_proportion(HAND, group="hospital"))
+    assert text.startswith("Meta-analysis of proportions")
+    for piece in (
+        "tau^2 estimator: REML",
+        "I^2: 90.24%",
+        "Q(df = 4)",
+        "proportion: 0.3675",
+        "note:",
+    ):
+        assert piece in text
+    text = repr(meta_two_arm(BCG, method="MH"))
+    assert "Mantel-Haenszel" in text and "OR: " in text and "tau^2" not in text
+    assert "Wald Q(df = 4)" in repr(meta_proportion(HAND, method="GLMM"))
+    assert "<table>" in meta_two_arm(BCG)._repr_html_()
+
+
+def test_to_frame_one_row_same_columns_for_every_method():
+    frames = [meta_proportion(HAND, method=m).to_frame() for m in ("EE", "REML", "GLMM")]
+    assert all(f.shape[0] == 1 for f in frames)
+    assert all(list(f.columns) == list(frames[0].columns) for f in frames)
+    assert {"tau2_ci_low", "tau2_ci_high", "proportion_ci_low", "i2", "note"} <= set(
+        frames[0].columns
+    )
+    frames = [
+        meta_two_arm(BCG, method=m, measure=s).to_frame()
+        for m, s in (("REML", "OR"), ("MH", "OR"), ("DL", "RD"))
+    ]
+    assert all(list(f.columns) == list(frames[0].columns) for f in frames)
+    assert frames[2]["estimate_exp"].isna().all()
+
+
+def test_results_are_frozen_dataclasses():
+    r = meta_proportion(HAND)
+    assert isinstance(r, MetaProportionResult)
+    assert isinstance(meta_two_arm(BCG), MetaTwoArmResult)
+    with pytest.raises(AttributeError):
+        r.estimate = 0.0
+
+
+def test_single_group_as_metafor_k1():
+    r = meta_proportion({"events": [3], "trials": [10]}, method="DL")
+    assert r.tau2 == 0.0 and r.q == 0.0 and r.q_df == 0 and r.q_pvalue == 1.0
+    assert r.tau2_ci is None and r.i2 == 0.0 and r.h2 == 1.0
+    assert math.isclose(r.proportion, 0.3)
+
+
+def test_conf_level_changes_intervals_not_estimates():
+    r95 = meta_proportion(HAND)
+    r80 = meta_proportion(HAND, conf_level=0.8)
+    assert r95.estimate == r80.estimate and r95.tau2 == r80.tau2
+    assert r80.confidence_interval.high < r95.confidence_interval.high
+    assert r80.tau2_ci.high < r95.tau2_ci.high
+
+
+def test_back_transform_clips_to_unit_interval():
+    # raw scale: the normal interval around a small proportion goes below 0; metafor leaves it
+    r = meta_proportion({"events": [0, 1, 0, 2], "trials": [50, 40, 60, 30]}, scale="raw")
+    assert r.confidence_interval.low < 0 and r.proportion_ci.low == 0.0
+    assert 0.0 <= r.prediction_interval.low <= r.prediction_interval.high <= 1.0
