@@ -1,7 +1,15 @@
 """binfer: exact inference for grouped binomial counts."""
 
 from .core import Binomial, PoissonBinomial
-from .homogeneity import homogeneity_test, tarone_test, trend_test
+from .homogeneity import (
+    breslow_day_test,
+    cmh_test,
+    homogeneity_power,
+    homogeneity_sample_size,
+    homogeneity_test,
+    tarone_test,
+    trend_test,
+)
 from .pooling import PooledProportionResult, pooled_proportion
 
 __version__ = "0.1.0"
@@ -12,6 +20,10 @@ __all__ = [
     "pooled_proportion",
     "PooledProportionResult",
     "homogeneity_test",
+    "homogeneity_power",
+    "homogeneity_sample_size",
+    "cmh_test",
+    "breslow_day_test",
     "tarone_test",
     "trend_test",
     "__version__",

@@ -18,7 +18,7 @@ __all__ = ["OneArm", "TwoArm", "one_arm", "two_arm", "as_frame"]
 
 @dataclass(frozen=True)
 class OneArm:
-    """Grouped one-arm counts: ``events[i]`` successes out of ``trials[i]`` in group ``labels[i]``."""
+    """Grouped one-arm counts: ``events[i]`` successes of ``trials[i]`` in group ``labels[i]``."""
 
     events: np.ndarray  # int64
     trials: np.ndarray  # int64
@@ -31,7 +31,7 @@ class OneArm:
 
 @dataclass(frozen=True)
 class TwoArm:
-    """Two-arm studies: treated ``events_treat / trials_treat`` against ``events_ctrl / trials_ctrl``."""
+    """Two-arm studies: ``events_treat / trials_treat`` against ``events_ctrl / trials_ctrl``."""
 
     events_treat: np.ndarray
     trials_treat: np.ndarray
@@ -45,7 +45,7 @@ class TwoArm:
 
 
 def as_frame(data) -> pd.DataFrame:
-    """A pandas DataFrame from a DataFrame, a mapping of columns, or a dataframe-interchange table."""
+    """A pandas DataFrame from a DataFrame, a mapping of columns, or an interchange table."""
     if isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, Mapping):

@@ -91,7 +91,8 @@ class Result:
             for name, value in self._fields().items()
             if isinstance(value, pd.DataFrame)
         )
-        return f"<div><strong>{html.escape(self._title)}</strong><table>{rows}</table>{tables}</div>"
+        title = html.escape(self._title)
+        return f"<div><strong>{title}</strong><table>{rows}</table>{tables}</div>"
 
 
 @dataclasses.dataclass(frozen=True, repr=False)

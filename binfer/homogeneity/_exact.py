@@ -184,7 +184,8 @@ def ffh_exact_pvalue(events: np.ndarray, trials: np.ndarray, *, max_nodes: int =
             n_between = int(between[k - cc - a])
             left = total - nodes[:, None] - rr[None, :]
             ok = (left >= 0) & (left <= n_between)
-            terms = np.where(ok, mass[None, :] + _log_choose(n_between, np.where(ok, left, 0)), -np.inf)
+            ways = _log_choose(n_between, np.where(ok, left, 0))
+            terms = np.where(ok, mass[None, :] + ways, -np.inf)
             factor = np.logaddexp(factor, special.logsumexp(terms, axis=1))
         counted.append(front.logm + front.w + factor[front.s])
     log_p = special.logsumexp(np.concatenate(counted)) - log_norm

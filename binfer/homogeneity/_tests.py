@@ -150,7 +150,8 @@ def homogeneity_test(
     total, big_n = int(x.sum()), int(n.sum())
     df = counts.k - 1
     label = {"pearson": "Pearson chi-square", "g": "likelihood-ratio G",
-             "exact": "Fisher-Freeman-Halton exact", "monte-carlo": "Pearson chi-square, Monte Carlo"}
+             "exact": "Fisher-Freeman-Halton exact",
+             "monte-carlo": "Pearson chi-square, Monte Carlo"}
     if total in (0, big_n):
         outcome_word = "no" if total == 0 else "only"
         return TestResult(0.0, 1.0, None if method == "exact" else df, label[method],

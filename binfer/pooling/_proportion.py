@@ -36,7 +36,7 @@ METHODS = (
 
 @dataclass(frozen=True, repr=False)
 class PooledProportionResult(Result):
-    """The pooled proportion: ``estimate`` = n_events / n_trials, its Wald ``se`` and an interval."""
+    """The pooled proportion ``estimate`` = n_events / n_trials, its Wald ``se``, an interval."""
 
     estimate: float
     se: float
