@@ -1,0 +1,106 @@
+"""The input layer: every bad table is refused with a ValueError naming column and row."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import binfer
+from binfer._data import one_arm, two_arm
+
+HOSPITALS = pd.DataFrame(
+    {"hospital": ["A", "B", "C"], "deaths": [1, 4, 9], "patients": [10, 20, 5]},
+    index=["Hospital A", "Hospital B", "Hospital C"],
+)
+
+
+def test_events_above_trials_names_row_and_columns():
+    with pytest.raises(ValueError, match=r"'deaths', row 'Hospital C' \(position 2\): "
+                                         r"events 9 > trials 5 \(column 'patients'\)"):
+        one_arm(HOSPITALS, events="deaths", trials="patients")
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("deaths", -1, r"'deaths', row 'Hospital B' \(position 1\): -1 is negative"),
+        ("deaths", 2.5, r"'deaths', row 'Hospital B' \(position 1\): 2.5 is not a whole number"),
+        ("deaths", np.nan, r"'deaths', row 'Hospital B' \(position 1\): missing value"),
+        ("deaths", "four", r"'deaths', row 'Hospital B' \(position 1\): 'four' is not a finite"),
+        ("patients", 0, r"'patients', row 'Hospital B' \(position 1\): trials = 0"),
+        ("patients", np.inf, r"'patients', row 'Hospital B' \(position 1\): inf is not a finite"),
+    ],
+)
+def test_bad_cells(column, value, message):
+    df = HOSPITALS.astype(object).copy()
+    df.loc["Hospital B", column] = value
+    df.loc["Hospital C", "deaths"] = 2
+    if column == "patients":
+        df.loc["Hospital B", "deaths"] = 0
+    with pytest.raises(ValueError, match=message):
+        one_arm(df, events="deaths", trials="patients")
+
+
+def test_missing_column_lists_the_columns():
+    with pytest.raises(ValueError, match=r"events='events': no such column; the data has "
+                                         r"columns 'hospital', 'deaths', 'patients'"):
+        binfer.pooled_proportion(HOSPITALS)
+
+
+def test_nothing_is_dropped_and_labels_come_through():
+    df = pd.DataFrame({"g": ["x", "y", "z"], "events": [0, 3, 7], "trials": [4, 3, 9]})
+    counts = one_arm(df, group="g")
+    assert counts.events.tolist() == [0, 3, 7]
+    assert counts.trials.tolist() == [4, 3, 9]
+    assert counts.labels.tolist() == ["x", "y", "z"]
+    assert one_arm(df).labels.tolist() == [0, 1, 2]  # the index when no group column
+
+
+def test_dict_input_and_unequal_lengths():
+    assert one_arm({"events": [1, 2], "trials": [3, 4]}).k == 2
+    with pytest.raises(ValueError, match="different lengths"):
+        one_arm({"events": [1, 2], "trials": [3, 4, 5]})
+    with pytest.raises(ValueError, match="data must be a pandas DataFrame"):
+        one_arm([[1, 2], [3, 4]])
+
+
+def test_individual_level_rows_are_aggregated():
+    subjects = pd.DataFrame(
+        {"centre": ["b", "a", "b", "b", "a", "c"], "died": [1, 0, 0, 1, 1, 0]}
+    )
+    counts = one_arm(subjects, outcome="died", group="centre")
+    assert counts.labels.tolist() == ["b", "a", "c"]  # order of first appearance
+    assert counts.events.tolist() == [2, 1, 0]
+    assert counts.trials.tolist() == [3, 2, 1]
+    assert binfer.pooled_proportion(subjects, outcome="died").n_trials == 6
+    bad = subjects.assign(died=[1, 0, 2, 1, 1, 0])
+    with pytest.raises(ValueError, match=r"'died', row 2 \(position 2\): outcome 2 is not 0 or 1"):
+        one_arm(bad, outcome="died", group="centre")
+
+
+def test_missing_group_label():
+    df = pd.DataFrame({"g": ["x", None], "events": [1, 2], "trials": [3, 4]})
+    with pytest.raises(ValueError, match=r"column 'g', row 1 \(position 1\): missing label"):
+        one_arm(df, group="g")
+
+
+def test_single_group_where_a_test_needs_two():
+    with pytest.raises(ValueError, match="data has 1 group; this needs at least 2"):
+        binfer.homogeneity_test({"events": [3], "trials": [10]})
+    with pytest.raises(ValueError, match="data has 1 study; this needs at least 2"):
+        binfer.breslow_day_test({"events_treat": [1], "trials_treat": [5],
+                                 "events_ctrl": [2], "trials_ctrl": [5]})
+
+
+def test_two_arm_checks_each_arm():
+    df = pd.DataFrame({"events_treat": [1, 2], "trials_treat": [5, 5],
+                       "events_ctrl": [6, 2], "trials_ctrl": [5, 5]})
+    with pytest.raises(ValueError, match=r"'events_ctrl', row 0 \(position 0\): events 6 > "
+                                         r"trials 5 \(column 'trials_ctrl'\)"):
+        two_arm(df)
+    df.loc[0, "events_ctrl"] = 1
+    assert two_arm(df, study=None).k == 2
+
+
+def test_zero_and_all_event_groups_are_legal():
+    r = binfer.pooled_proportion({"events": [0, 5], "trials": [7, 5]})
+    assert r.n_events == 5 and r.n_trials == 12

@@ -1,0 +1,183 @@
+"""Homogeneity tests: brute force, mpmath and (test_homogeneity_refs.py) R references."""
+
+import itertools
+import math
+
+import mpmath as mp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import special, stats
+
+import binfer
+from binfer.homogeneity._exact import ExactTooLarge, ffh_exact_pvalue
+
+
+def _brute_ffh(events, trials):
+    """Enumerate every table with the margins of (events, trials): the definition."""
+    total = sum(events)
+
+    def logp(xs):
+        return sum(special.gammaln(n + 1) - special.gammaln(x + 1) - special.gammaln(n - x + 1)
+                   for x, n in zip(xs, trials, strict=True))
+
+    obs = logp(events)
+    tables = [xs for xs in itertools.product(*[range(n + 1) for n in trials]) if sum(xs) == total]
+    weights = np.array([logp(xs) for xs in tables])
+    norm = special.logsumexp(weights)
+    keep = weights <= obs + math.log1p(1e-7)
+    return float(np.exp(special.logsumexp(weights[keep]) - norm))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 7), st.floats(0, 1)), min_size=2, max_size=5))
+def test_exact_equals_enumeration(groups):
+    trials = [n for n, _ in groups]
+    events = [round(f * n) for n, f in groups]
+    expected = _brute_ffh(events, trials)
+    got = binfer.homogeneity_test({"events": events, "trials": trials}, method="exact").pvalue
+    assert got == pytest.approx(expected, rel=1e-10, abs=1e-15)
+
+
+def test_exact_on_tables_too_big_for_enumeration_agrees_with_monte_carlo():
+    # 14 centres, a few hundred subjects: where R's fisher.test runs out of workspace.
+    rng = np.random.default_rng(5)
+    trials = rng.multinomial(272, np.ones(14) / 14) + 2
+    events = rng.binomial(trials, 0.2)
+    df = {"events": events, "trials": trials}
+    exact = binfer.homogeneity_test(df, method="exact")
+    assert exact.note is None and exact.pvalue_mcse is None
+    mc = binfer.homogeneity_test(df, method="exact", max_nodes=10, n_resamples=20000,
+                                 random_state=1, progress=False)
+    assert "Monte Carlo" in mc.method and "max_nodes=10" in mc.note
+    assert abs(mc.pvalue - exact.pvalue) < 4 * mc.pvalue_mcse
+
+
+def test_exact_budget_is_enforced():
+    trials = np.full(30, 40)
+    events = np.arange(30) % 7
+    with pytest.raises(ExactTooLarge):
+        ffh_exact_pvalue(events, trials, max_nodes=1000)
+
+
+def test_exact_is_symmetric_in_outcome_and_order():
+    events, trials = np.array([3, 0, 7, 2, 5]), np.array([10, 8, 12, 9, 11])
+    p, _ = ffh_exact_pvalue(events, trials)
+    assert ffh_exact_pvalue(trials - events, trials)[0] == pytest.approx(p, rel=1e-12)
+    perm = np.array([4, 2, 0, 3, 1])
+    assert ffh_exact_pvalue(events[perm], trials[perm])[0] == pytest.approx(p, rel=1e-12)
+
+
+def test_monte_carlo_is_seeded_and_reports_its_error():
+    df = {"events": [2, 9, 4, 12], "trials": [30, 31, 29, 33]}
+    a = binfer.homogeneity_test(df, method="monte-carlo", random_state=7, progress=False)
+    b = binfer.homogeneity_test(df, method="monte-carlo", random_state=7, progress=False)
+    assert a.pvalue == b.pvalue
+    assert a.pvalue_mcse == pytest.approx(math.sqrt(a.pvalue * (1 - a.pvalue) / 9999))
+    pearson = binfer.homogeneity_test(df)
+    assert a.statistic == pytest.approx(pearson.statistic)
+    assert "Monte Carlo SE" in repr(a)
+
+
+def test_pearson_and_g_match_scipy_at_scale():
+    rng = np.random.default_rng(3)
+    trials = rng.integers(1, 50, size=2000)
+    events = rng.binomial(trials, 0.3)
+    table = np.column_stack([events, trials - events])
+    for method, power in (("pearson", 1), ("g", "log-likelihood")):
+        ours = binfer.homogeneity_test({"events": events, "trials": trials}, method=method)
+        ref = stats.chi2_contingency(table, correction=False, lambda_=power)
+        assert ours.statistic == pytest.approx(ref.statistic, rel=1e-10)
+        assert ours.pvalue == pytest.approx(ref.pvalue, rel=1e-8)
+        assert ours.df == ref.dof
+
+
+def test_degenerate_table_has_one_outcome():
+    r = binfer.homogeneity_test({"events": [0, 0, 0], "trials": [4, 5, 6]}, method="exact")
+    assert (r.statistic, r.pvalue) == (0.0, 1.0) and "no events" in r.note
+
+
+def test_unknown_method():
+    with pytest.raises(ValueError, match="method must be one of pearson, g, exact"):
+        binfer.homogeneity_test({"events": [1, 2], "trials": [3, 4]}, method="fisher")
+
+
+def test_trend_scores_are_checked():
+    df = {"events": [1, 2, 3], "trials": [5, 5, 5]}
+    with pytest.raises(ValueError, match="scores has 2 entries but the data has 3 groups"):
+        binfer.trend_test(df, scores=[1, 2])
+    with pytest.raises(ValueError, match="same score"):
+        binfer.trend_test(df, scores=[2, 2, 2])
+    up = binfer.trend_test(df)
+    assert up.z > 0 and up.statistic == pytest.approx(up.z**2)
+    assert binfer.trend_test(df, scores=[3, 2, 1]).z == pytest.approx(-up.z)
+
+
+def _mp_conditional_law(n1, n2, m, psi):
+    dist = {0: mp.mpf(1)}
+    for a, b, mm in zip(n1, n2, m, strict=True):
+        new = {}
+        for s, w in dist.items():
+            for x in range(max(0, mm - b), min(a, mm) + 1):
+                term = w * mp.binomial(a, x) * mp.binomial(b, mm - x) * mp.mpf(psi) ** x
+                new[s + x] = new.get(s + x, 0) + term
+        dist = new
+    z = sum(dist.values())
+    return {s: w / z for s, w in dist.items()}
+
+
+def test_exact_cmh_against_mpmath():
+    mp.mp.dps = 40
+    d = {"events_treat": [0, 0, 1, 5], "trials_treat": [6, 5, 3, 6],
+         "events_ctrl": [2, 6, 4, 6], "trials_ctrl": [5, 6, 6, 6]}
+    r = binfer.cmh_test(d, exact=True)
+    n1, n2 = d["trials_treat"], d["trials_ctrl"]
+    m = [a + c for a, c in zip(d["events_treat"], d["events_ctrl"], strict=True)]
+    s_obs = sum(d["events_treat"])
+
+    def mean(psi):
+        law = _mp_conditional_law(n1, n2, m, psi)
+        return sum(s * w for s, w in law.items())
+
+    mle = mp.findroot(lambda t: mean(t) - s_obs, 0.035)
+    assert r.estimate == pytest.approx(float(mle), rel=1e-10)
+    null = _mp_conditional_law(n1, n2, m, 1)
+    p = sum(w for w in null.values() if w <= null[s_obs] * (1 + 1e-7))
+    assert r.pvalue == pytest.approx(float(p), rel=1e-10)
+
+    def upper(psi):
+        law = _mp_conditional_law(n1, n2, m, psi)
+        return sum(w for s, w in law.items() if s >= s_obs)
+
+    low = mp.findroot(lambda t: upper(t) - 0.025, 0.0006)
+    assert r.confidence_interval.low == pytest.approx(float(low), rel=1e-8)
+    assert r.statistic == s_obs
+
+
+def test_breslow_day_equal_odds_ratio_one():
+    # MH OR exactly 1: the quadratic degenerates to a linear equation.
+    d = {"events_treat": [2, 3], "trials_treat": [4, 6], "events_ctrl": [2, 3],
+         "trials_ctrl": [4, 6]}
+    r = binfer.breslow_day_test(d)
+    assert r.statistic == pytest.approx(0.0, abs=1e-12) and r.pvalue == pytest.approx(1.0)
+
+
+def test_power_simulation_agrees_with_noncentral():
+    p, n = [0.10, 0.15, 0.20], 200
+    nc = binfer.homogeneity_power(p, n)
+    sim = binfer.homogeneity_power(p, n, method="simulation", n_simulations=4000,
+                                   random_state=2, progress=False)
+    assert abs(sim.power - nc.power) < 4 * sim.power_mcse + 0.02
+    assert binfer.homogeneity_power([0.2, 0.2], 50).power == pytest.approx(0.05)
+    n80 = binfer.homogeneity_sample_size(p, power=0.8)
+    assert binfer.homogeneity_power(p, n80).power >= 0.8 > binfer.homogeneity_power(p, n80 - 1).power
+
+
+def test_power_input_checks():
+    with pytest.raises(ValueError, match="trials has 2 entries but p has 3"):
+        binfer.homogeneity_power([0.1, 0.2, 0.3], [10, 20])
+    with pytest.raises(ValueError, match=r"p\[1\] = 1.2 is outside"):
+        binfer.homogeneity_power([0.1, 1.2], 10)
+    with pytest.raises(ValueError, match="same p"):
+        binfer.homogeneity_sample_size([0.3, 0.3])
