@@ -10,7 +10,12 @@ from .homogeneity import (
     tarone_test,
     trend_test,
 )
-from .pooling import PooledProportionResult, pooled_proportion
+from .pooling import (
+    PooledProportionResult,
+    meta_proportion,
+    meta_two_arm,
+    pooled_proportion,
+)
 
 __version__ = "0.1.0"
 
@@ -19,6 +24,8 @@ __all__ = [
     "Binomial",
     "pooled_proportion",
     "PooledProportionResult",
+    "meta_proportion",
+    "meta_two_arm",
     "homogeneity_test",
     "homogeneity_power",
     "homogeneity_sample_size",

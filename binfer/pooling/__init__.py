@@ -1,6 +1,16 @@
 """Pooled estimators of a common proportion: exact and asymptotic intervals, meta-analytic pooling
 (inverse variance with DL/REML/PM/ML tau^2, GLMM, Mantel-Haenszel, Peto) and the beta-binomial."""
 
+from ._meta import MetaProportionResult, meta_proportion
+from ._meta_two_arm import MetaTwoArmResult, meta_two_arm
 from ._proportion import PooledProportionResult, pooled_proportion, proportion_interval
 
-__all__ = ["PooledProportionResult", "pooled_proportion", "proportion_interval"]
+__all__ = [
+    "MetaProportionResult",
+    "MetaTwoArmResult",
+    "PooledProportionResult",
+    "meta_proportion",
+    "meta_two_arm",
+    "pooled_proportion",
+    "proportion_interval",
+]

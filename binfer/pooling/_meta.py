@@ -4,7 +4,7 @@ Effect sizes are metafor's ``escalc`` measures PLO, PLN, PAS, PFT and PR; the po
 the inverse-variance weighted mean with tau^2 from the DerSimonian-Laird, REML, Paule-Mandel or ML
 estimating equation (or 0, equal effects), or the binomial-normal GLMM. The tau^2 equations, the
 Q-profile interval and the GLMM likelihood (``_glmm.py``) are hand-written because no Python
-library solves them the way metafor does; every root and optimum comes from ``scipy.optimize``,
+library solves them the way metafor does; every tau^2 root comes from ``scipy.optimize.brentq``,
 and the two-arm measures (``_meta_two_arm.py``) share the inverse-variance machinery below.
 """
 
@@ -265,7 +265,7 @@ def _one_arm_effects(x: np.ndarray, n: np.ndarray, scale: str):
         corrected = np.zeros(x.size, dtype=bool)
         if scale == "arcsine":
             return np.arcsin(np.sqrt(x / n)), 1.0 / (4.0 * n), corrected
-        # Freeman & Tukey (1950), halved as in metafor's PFT: variance 1/(4n + 2) (Miller 1978).
+        # metafor's PFT: half the Freeman & Tukey (1950) double arcsine, variance 1/(4n + 2).
         yi = 0.5 * (np.arcsin(np.sqrt(x / (n + 1))) + np.arcsin(np.sqrt((x + 1) / (n + 1))))
         return yi, 1.0 / (4.0 * n + 2.0), corrected
     corrected = (x == 0) | (x == n)
@@ -451,7 +451,7 @@ def meta_proportion(
     Examples
     --------
     >>> import pandas as pd
-    >>> from binfer.pooling._meta import meta_proportion
+    >>> from binfer.pooling import meta_proportion
     >>> df = pd.DataFrame({"hospital": ["A", "B", "C", "D", "E"],
     ...                    "events": [0, 5, 12, 20, 9], "trials": [15, 30, 12, 40, 25]})
     >>> r = meta_proportion(df, group="hospital")  # REML, logit scale; metafor's values
@@ -484,6 +484,13 @@ def meta_proportion(
             raise ValueError(f'method="GLMM" is a logistic model: use scale="logit", got {scale!r}')
         if counts.k < 2:
             raise ValueError("method='GLMM' needs at least 2 groups to estimate tau^2")
+        if np.all(x == 0) or np.all(x == n):
+            raise ValueError(
+                "method='GLMM': every group has "
+                + ("0 events" if np.all(x == 0) else "all events")
+                + ", so the ML estimate of the logit is infinite; use a continuity-corrected "
+                "inverse-variance method"
+            )
         fit = _glmm_fit(x, n, yi, vi, conf_level)
         weights = np.full(counts.k, np.nan)
         if note is not None:

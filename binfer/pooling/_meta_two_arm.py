@@ -322,7 +322,7 @@ def meta_two_arm(
     Examples
     --------
     >>> import pandas as pd
-    >>> from binfer.pooling._meta_two_arm import meta_two_arm
+    >>> from binfer.pooling import meta_two_arm
     >>> bcg = pd.DataFrame({
     ...     "events_treat": [4, 6, 3, 62, 33, 180, 8],
     ...     "trials_treat": [123, 306, 231, 13598, 5069, 1541, 2545],

@@ -1,7 +1,7 @@
 #!/usr/bin/env Rscript
 # Reference values for binfer.pooling meta_proportion / meta_two_arm, from metafor.
 #
-# Run from the project root:   Rscript tests/reference/make_meta_refs.R     (about 5 s)
+# Run from the project root:   Rscript tests/reference/make_meta_refs.R     (about 10 s)
 # Writes tests/reference/meta_refs.json (next to this script). The output is deterministic.
 #
 # Produced with R 4.2.2, metafor 3.8-1, metadat 1.2-0, lme4 1.1-31 (Debian bookworm packages);
@@ -29,7 +29,18 @@
 #     proportions to [0, 1]; the tests clip these metafor values the same way before comparing.
 #   * i2 is metafor's I2 / 100 (a fraction); "weights" is weights(res) (percent).
 #   * tau2_ci is confint(res)$random["tau^2", ] (Q-profile); null for EE/MH/Peto/GLMM, where
-#     metafor has no confint for tau^2.
+#     metafor has no confint for tau^2. pi_low/pi_high are null where predict() gives no
+#     prediction interval (EE, MH, Peto: tau^2 = 0, binfer returns the CI there).
+#   * q_df is k - 1 (for MH/Peto: the number of studies with a defined yi, minus 1).
+#   * Where the REML/ML root is tau^2 = 0, metafor's Fisher scoring halves its step at the bound
+#     and stops at tau^2 ~ 5e-13 (I^2 ~ 1e-8): compare such values with an absolute tolerance.
+#
+# Datasets: one arm -- dat.pritz1997 (k = 14, one group with all events; also at level 90),
+# dat.nielweise2007 treated arm (k = 18, six groups with 0 events), a hand-written table (k = 5,
+# one 0-event and one all-events group); two arm -- dat.bcg (k = 13), dat.nielweise2007 (k = 18,
+# zero cells, one double-zero study), dat.yusuf1985 table 6 (k = 21, three double-zero studies).
+# Every method x scale (one arm: EE, DL, REML, PM, ML x 5 scales, GLMM on logit) and every
+# method x measure (two arm: EE, DL, REML, PM, ML, MH x OR/RR/RD, Peto x OR).
 
 suppressPackageStartupMessages({
   library(metafor)
