@@ -12,6 +12,7 @@ from .homogeneity import (
 )
 from .pooling import (
     PooledProportionResult,
+    beta_binomial,
     meta_proportion,
     meta_two_arm,
     pooled_proportion,
@@ -26,6 +27,7 @@ __all__ = [
     "PooledProportionResult",
     "meta_proportion",
     "meta_two_arm",
+    "beta_binomial",
     "homogeneity_test",
     "homogeneity_power",
     "homogeneity_sample_size",
