@@ -22,7 +22,12 @@ class OneArm:
 
     events: np.ndarray  # int64
     trials: np.ndarray  # int64
-    labels: np.ndarray  # object: group labels (the group column, or the row index)
+    label_index: pd.Index  # group labels (the group column, or the row index)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Group labels as Python objects (made on demand: costly for millions of rows)."""
+        return np.asarray(self.label_index.tolist() + [None], dtype=object)[:-1]
 
     @property
     def k(self) -> int:
@@ -37,7 +42,12 @@ class TwoArm:
     trials_treat: np.ndarray
     events_ctrl: np.ndarray
     trials_ctrl: np.ndarray
-    labels: np.ndarray
+    label_index: pd.Index
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Study labels as Python objects (made on demand)."""
+        return np.asarray(self.label_index.tolist() + [None], dtype=object)[:-1]
 
     @property
     def k(self) -> int:
@@ -80,6 +90,15 @@ def _column(frame: pd.DataFrame, name, role: str) -> pd.Series:
 def _counts(frame: pd.DataFrame, name, role: str) -> np.ndarray:
     """Column ``name`` as int64, refusing missing, non-numeric, negative and fractional values."""
     col = _column(frame, name, role)
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "iu":
+        # Plain integer column: no NaN, no fractions possible; only the sign to check.
+        values = col.to_numpy()
+        if values.size and values.min() < 0:
+            pos = int(np.flatnonzero(values < 0)[0])
+            raise ValueError(
+                f"column {name!r}, {_row(frame, pos)}: {values[pos]} is negative; counts are >= 0"
+            )
+        return values.astype(np.int64, copy=False)
     missing = col.isna().to_numpy()
     if missing.any():
         pos = int(np.flatnonzero(missing)[0])
@@ -127,15 +146,15 @@ def _pair(frame, events, trials, *, allow_zero_trials: bool) -> tuple[np.ndarray
     return e, n
 
 
-def _labels(frame: pd.DataFrame, group, role: str) -> np.ndarray:
+def _labels(frame: pd.DataFrame, group, role: str) -> pd.Index:
     if group is None:
-        return np.asarray(frame.index, dtype=object)
+        return frame.index
     col = _column(frame, group, role)
     missing = col.isna().to_numpy()
     if missing.any():
         pos = int(np.flatnonzero(missing)[0])
         raise ValueError(f"column {group!r}, {_row(frame, pos)}: missing label")
-    return col.to_numpy(dtype=object)
+    return pd.Index(col)
 
 
 def _min_groups(size: int, min_groups: int, what: str) -> None:
@@ -168,7 +187,7 @@ def one_arm(
     e, n = _pair(frame, events, trials, allow_zero_trials=allow_zero_trials)
     labels = _labels(frame, group, "group")
     _min_groups(e.size, min_groups, "group")
-    return OneArm(events=e, trials=n, labels=labels)
+    return OneArm(events=e, trials=n, label_index=labels)
 
 
 def _aggregate(frame: pd.DataFrame, outcome, group, min_groups: int) -> OneArm:
@@ -180,14 +199,14 @@ def _aggregate(frame: pd.DataFrame, outcome, group, min_groups: int) -> OneArm:
             f"column {outcome!r}, {_row(frame, pos)}: outcome {y[pos]} is not 0 or 1"
         )
     if group is None:  # every subject in one group
-        labels = np.full(y.size, "all", dtype=object)
+        labels = pd.Index(np.full(y.size, "all", dtype=object))
     else:
         labels = _labels(frame, group, "group")
-    codes, uniques = pd.factorize(pd.Series(labels, dtype=object), sort=False)
+    codes, uniques = pd.factorize(labels, sort=False)
     e = np.bincount(codes, weights=y, minlength=uniques.size).astype(np.int64)
     n = np.bincount(codes, minlength=uniques.size).astype(np.int64)
     _min_groups(e.size, min_groups, "group")
-    return OneArm(events=e, trials=n, labels=np.asarray(uniques, dtype=object))
+    return OneArm(events=e, trials=n, label_index=pd.Index(uniques))
 
 
 def two_arm(

@@ -138,6 +138,36 @@ def _tau2(y: np.ndarray, v: np.ndarray, method: str) -> float:
     return 0.0 if score(0.0) <= 0 else _root_above_zero(score, hi)
 
 
+def _q_gen_root(crit: float, y: np.ndarray, v: np.ndarray, hi: float) -> float:
+    """tau^2 > 0 with Q(tau^2) = crit, given Q(0) > crit: safeguarded Newton on the decreasing Q
+    (Q'(t) = -sum w^2 (y - mu)^2), falling back to bisection of the bracket; about 6 passes
+    over the data instead of brentq's 20."""
+    lo = 0.0
+    while _q_gen(hi, y, v) > crit:
+        lo, hi = hi, 2.0 * hi
+        if hi > 1e300:
+            raise ArithmeticError("no sign change of the tau^2 estimating equation")
+    t = lo
+    for _ in range(200):
+        w = 1.0 / (v + t)
+        r = y - np.dot(w, y) / w.sum()
+        wr = w * r
+        f = float(np.dot(wr, r)) - crit
+        if abs(f) <= 1e-13 * crit:  # Q is only known to about this (rounding over k terms)
+            return t
+        if f > 0:
+            lo = t
+        else:
+            hi = t
+        slope = -float(np.dot(wr, wr))
+        step = t - f / slope if slope < 0 else hi
+        t_new = step if lo < step < hi else 0.5 * (lo + hi)
+        if abs(t_new - t) <= _RTOL * max(t_new, 1e-300) or hi - lo <= _RTOL * hi:
+            return t_new
+        t = t_new
+    return t
+
+
 def _tau2_qprofile(y: np.ndarray, v: np.ndarray, conf_level: float) -> ConfidenceInterval:
     """Q-profile interval (Viechtbauer 2007): {tau^2 : chi2_lo <= Q(tau^2) <= chi2_hi}, as
     metafor's confint.rma.uni; a bound is 0 when Q(0) is already below its critical value."""
@@ -151,7 +181,7 @@ def _tau2_qprofile(y: np.ndarray, v: np.ndarray, conf_level: float) -> Confidenc
     def bound(crit):
         if q0 < crit:
             return 0.0
-        return _root_above_zero(lambda t: _q_gen(t, y, v) - crit, hi)
+        return _q_gen_root(crit, y, v, hi)
 
     return ConfidenceInterval(bound(crit_u), bound(crit_l))
 
@@ -213,7 +243,9 @@ def _inverse_variance(y: np.ndarray, v: np.ndarray, method: str, conf_level: flo
 def _rows(labels: np.ndarray, mask: np.ndarray, what: str) -> str:
     """'2 groups ('A', 'C')' for the rows in ``mask`` (at most five labels shown)."""
     idx = np.flatnonzero(mask)
-    names = ", ".join(repr(labels[i]) for i in idx[:5]) + (", ..." if idx.size > 5 else "")
+    names = ", ".join(
+        repr(labels[i].item() if isinstance(labels[i], np.generic) else labels[i]) for i in idx[:5]
+    ) + (", ..." if idx.size > 5 else "")
     plural = {"group": "groups", "study": "studies"}[what]
     return f"{idx.size} {what if idx.size == 1 else plural} ({names})"
 
@@ -476,7 +508,7 @@ def meta_proportion(
     note = None
     if corrected.any():
         note = (
-            f"1/2 added to the events and non-events of {_rows(counts.labels, corrected, 'group')} "
+            f"1/2 added to the events and non-events of {_rows(counts.label_index, corrected, 'group')} "
             f"with 0 or all events, for their {scale} effect sizes"
         )
     if method == "GLMM":
@@ -503,7 +535,7 @@ def meta_proportion(
     half = z * np.sqrt(vi)
     groups = pd.DataFrame(
         {
-            "label": counts.labels,
+            "label": counts.label_index.to_numpy(),
             "events": x,
             "trials": n,
             "estimate": yi,

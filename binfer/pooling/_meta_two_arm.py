@@ -350,7 +350,7 @@ def meta_two_arm(
     conf_level = _check_conf_level(conf_level)
     a, c = counts.events_treat, counts.events_ctrl
     b, d = counts.trials_treat - a, counts.trials_ctrl - c
-    labels = counts.labels
+    labels = counts.label_index.to_numpy()
 
     fixed_effect = method in ("MH", "Peto")
     yi, vi, corrected, double_zero = _corrected_effects(
