@@ -10,21 +10,30 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 import binfer
 
 data = pd.read_csv(Path(__file__).resolve().parent.parent / "datasets" / "surgical.csv")
 events, trials = data["events"].to_numpy(), data["trials"].to_numpy()
-total, N = int(events.sum()), int(trials.sum())
-pbar = total / N
 
 print("Cardiac surgery mortality in 12 hospitals (BUGS 'surgical')")
-print(f"  deaths {total} of {N} operations: pooled rate {pbar:.4f}")
+pooled = binfer.pooled_proportion(data, method="clopper-pearson")
+low, high = pooled.confidence_interval
+print(f"  deaths {pooled.n_events} of {pooled.n_trials} operations: pooled rate "
+      f"{pooled.estimate:.4f} (95% Clopper-Pearson CI {low:.4f} to {high:.4f})")
 
-# Is the death rate common?  Pearson chi-square on the 12 x 2 table.
-chi2, pval, df, _ = stats.chi2_contingency(np.column_stack([events, trials - events]))
-print(f"  homogeneity (Pearson chi-square): X2 = {chi2:.2f} on {df} df, p = {pval:.2g}")
+# Is the death rate common?  Pearson chi-square and the exact conditional test (with a
+# Monte Carlo fallback whose standard error is reported) on the 12 x 2 table.
+pearson = binfer.homogeneity_test(data)
+print(f"  homogeneity (Pearson): X2 = {pearson.statistic:.2f} on {pearson.df} df,"
+      f" p = {pearson.pvalue:.2g}")
+exact = binfer.homogeneity_test(data, method="exact", random_state=1, progress=False)
+mcse = f" (Monte Carlo SE {exact.pvalue_mcse:.1g})" if exact.pvalue_mcse else ""
+print(f"  homogeneity ({exact.method}): p = {exact.pvalue:.2g}{mcse}")
+meta = binfer.meta_proportion(data, group="group")
+print(f"  random-effects (REML, logit) mean rate {meta.proportion:.4f}, tau^2 = {meta.tau2:.3f},"
+      f" I^2 = {meta.i2:.0%}, 95% prediction interval {meta.prediction_interval.low:.3f}"
+      f" to {meta.prediction_interval.high:.3f}")
 
 # The total under hospital-specific rates vs the binomial with the same N and mean.
 X = binfer.PoissonBinomial(events / trials, counts=trials)

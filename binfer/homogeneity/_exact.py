@@ -125,7 +125,7 @@ class _Side:
         return settled
 
 
-def ffh_exact_pvalue(events: np.ndarray, trials: np.ndarray, *, max_nodes: int = 5_000_000):
+def ffh_exact_pvalue(events: np.ndarray, trials: np.ndarray, *, max_nodes: int = 2_000_000):
     """Two-sided Fisher-Freeman-Halton p-value of a k x 2 table and the network's peak size.
 
     The network is swept from both ends (always advancing the end holding fewer partial paths)

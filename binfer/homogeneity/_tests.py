@@ -77,7 +77,7 @@ def homogeneity_test(
     n_resamples: int = 9999,
     random_state=None,
     progress: bool = True,
-    max_nodes: int = 5_000_000,
+    max_nodes: int = 2_000_000,
     group=None,
     outcome=None,
 ) -> TestResult:
