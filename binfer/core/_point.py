@@ -20,9 +20,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import fftconvolve
 
-from ._engine import _LEAF, banded_fft_product, bernoulli_chunk_matrix
+from ._engine import _LEAF, _fft_conv, banded_fft_product, bernoulli_chunk_matrix
 from ._gradient import _tilt_for_mean
 from ._logbinom import binom_logpmf_all, log1mexp
 
@@ -85,7 +84,7 @@ class PointEvaluator:
             rel = (a - a[m]) + theta * (j - m)
             keep = np.flatnonzero(rel >= -_DEPTH)
             lo, hi = int(keep[0]), int(keep[-1])
-            V = np.maximum(fftconvolve(V, np.exp(rel[lo : hi + 1])), 0.0)
+            V = np.maximum(_fft_conv(V, np.exp(rel[lo : hi + 1])), 0.0)
             top = V.max()
             V /= top
             base += math.log(top)

@@ -1,0 +1,101 @@
+"""The `binfer` command, driven as a subprocess: output formats, --help, exit code 2 on bad input."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import binfer
+
+ROOT = Path(__file__).resolve().parent.parent
+SURGICAL = ROOT / "datasets" / "surgical.csv"
+EXE = shutil.which("binfer", path=str(Path(sys.executable).parent))
+
+
+def run(*args, stdin=None):
+    """`binfer ARGS` (the installed console script when present, else python -m binfer.cli)."""
+    cmd = [EXE] if EXE else [sys.executable, "-m", "binfer.cli"]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, input=stdin,
+                          timeout=120)
+
+
+def test_console_script_is_installed():
+    assert EXE is not None, "the `binfer` console script is not on the venv's PATH"
+
+
+def test_pmf_log_table():
+    out = run("pmf", "--counts", "12", "18", "--p", "0.04", "0.05", "--k", "0:5", "--log",
+              "--json")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert [r["k"] for r in rows] == [0, 1, 2, 3, 4, 5]
+    dist = binfer.PoissonBinomial([0.04, 0.05], [12, 18])
+    assert [r["log_pmf"] for r in rows] == pytest.approx(dist.logpmf(np.arange(6)), rel=1e-14)
+    # the seed's example: two clusters with a common p make one binomial
+    out = run("pmf", "--counts", "12", "18", "--p", "0.04", "0.04", "--k", "3", "--what", "sf",
+              "--csv")
+    value = float(out.stdout.splitlines()[1].split(",")[1])
+    assert value == pytest.approx(stats.binom.sf(3, 30, 0.04), rel=1e-12)
+
+
+def test_pool_homogeneity_meta_on_a_csv():
+    out = run("pool", str(SURGICAL), "--method", "clopper-pearson", "--json")
+    row = json.loads(out.stdout)[0]
+    assert (row["n_events"], row["n_trials"]) == (208, 2814)
+    assert row["confidence_interval_low"] == pytest.approx(
+        stats.beta.ppf(0.025, 208, 2814 - 208 + 1), rel=1e-10)
+    out = run("homogeneity", str(SURGICAL))
+    assert out.returncode == 0 and "Pearson chi-square" in out.stdout and "df: 11" in out.stdout
+    out = run("meta", str(SURGICAL), "--group", "group", "--per-group", "--csv")
+    lines = out.stdout.strip().splitlines()
+    assert lines[0].startswith("label,events,trials,estimate") and len(lines) == 13
+    assert lines[1].startswith("A,0,47,")
+
+
+def test_standard_input_and_column_options():
+    csv = "centre,deaths,ops\nx,3,30\ny,9,31\nz,1,29\n"
+    out = run("homogeneity", "-", "--events", "deaths", "--trials", "ops", "--method", "exact",
+              "--csv", stdin=csv)
+    assert out.returncode == 0, out.stderr
+    header, values = out.stdout.strip().splitlines()
+    assert header.startswith("statistic,pvalue")
+    direct = binfer.homogeneity_test({"events": [3, 9, 1], "trials": [30, 31, 29]},
+                                     method="exact")
+    assert float(values.split(",")[1]) == pytest.approx(direct.pvalue, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (("pool", str(SURGICAL), "--events", "deaths"), None, "events='deaths': no such column"),
+        (("pool", "missing.csv"), None, "missing.csv: no such file"),
+        (("homogeneity", "-"), "events,trials\n3,2\n", "events 3 > trials 2"),
+        (("homogeneity", "-"), "events,trials\n3,x\n1,4\n", "'x' is not a finite number"),
+        (("pmf", "--p", "0.3", "abc"), None, "'abc' is not a number"),
+        (("pmf", "--p", "1.5"), None, "outside [0, 1]"),
+        (("pool",), None, "no input"),
+        (("homogeneity", "-", "--method", "fisher"), "events,trials\n1,4\n2,4\n", "method must"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args, stdin, message):
+    out = run(*args, stdin=stdin)
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["pool", "homogeneity", "meta", "pmf", "datasets"])
+def test_help_has_an_example(command):
+    out = run(command, "--help")
+    assert out.returncode == 0 and "example" in out.stdout
+
+
+def test_top_level_help_and_unknown_command():
+    assert "homogeneity" in run("--help").stdout
+    out = run("frobnicate")
+    assert out.returncode == 2 and "invalid choice" in out.stderr
