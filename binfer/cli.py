@@ -78,7 +78,8 @@ def _emit_result(result, args) -> None:
 
 def _input_options(p: argparse.ArgumentParser, *, two_arm: bool = False) -> None:
     p.add_argument("file", nargs="?", help="CSV (or Parquet) file; '-' reads standard input")
-    p.add_argument("--dataset", metavar="NAME", help="use a bundled dataset (see `binfer datasets`)")
+    p.add_argument("--dataset", metavar="NAME",
+                   help="use a bundled dataset (see `binfer datasets`)")
     p.add_argument("--events", default="events", help="events column (default: events)")
     p.add_argument("--trials", default="trials", help="trials column (default: trials)")
     p.add_argument("--group", default=None, help="group label column")

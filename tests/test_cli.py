@@ -1,4 +1,4 @@
-"""The `binfer` command, driven as a subprocess: output formats, --help, exit code 2 on bad input."""
+"""The `binfer` command as a subprocess: output formats, --help, exit code 2 on bad input."""
 
 import json
 import shutil

@@ -508,7 +508,8 @@ def meta_proportion(
     note = None
     if corrected.any():
         note = (
-            f"1/2 added to the events and non-events of {_rows(counts.label_index, corrected, 'group')} "
+            "1/2 added to the events and non-events of "
+            f"{_rows(counts.label_index, corrected, 'group')} "
             f"with 0 or all events, for their {scale} effect sizes"
         )
     if method == "GLMM":
