@@ -37,3 +37,12 @@ __all__ = [
     "trend_test",
     "__version__",
 ]
+
+
+def __getattr__(name: str):
+    """``binfer.plot`` (and matplotlib) load on first use, so ``import binfer`` stays light."""
+    if name == "plot":
+        import importlib
+
+        return importlib.import_module("binfer.plot")
+    raise AttributeError(f"module 'binfer' has no attribute {name!r}")

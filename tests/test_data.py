@@ -104,3 +104,23 @@ def test_two_arm_checks_each_arm():
 def test_zero_and_all_event_groups_are_legal():
     r = binfer.pooled_proportion({"events": [0, 5], "trials": [7, 5]})
     assert r.n_events == 5 and r.n_trials == 12
+
+
+def test_polars_and_pyarrow_tables_are_accepted():
+    pl = pytest.importorskip("polars")
+    pa = pytest.importorskip("pyarrow")
+    columns = {"centre": ["a", "b", "c"], "events": [1, 4, 2], "trials": [10, 20, 5]}
+    expected = binfer.homogeneity_test(pd.DataFrame(columns))
+    for table in (pl.DataFrame(columns), pa.table(columns)):
+        got = binfer.homogeneity_test(table)
+        assert got.statistic == expected.statistic
+        assert one_arm(table, group="centre").labels.tolist() == ["a", "b", "c"]
+    bad = pl.DataFrame({"events": [1, None], "trials": [3, 4]})
+    with pytest.raises(ValueError, match=r"column 'events', row 1 \(position 1\): missing"):
+        one_arm(bad)
+
+
+def test_negative_count_in_an_integer_column():
+    df = pd.DataFrame({"events": [1, -2], "trials": [3, 4]})
+    with pytest.raises(ValueError, match=r"column 'events', row 1 \(position 1\): -2 is negative"):
+        one_arm(df)
