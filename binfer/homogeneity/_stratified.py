@@ -190,7 +190,9 @@ def cmh_test(
     est = float(table.oddsratio_pooled)
     low, high = table.oddsratio_pooled_confint(alpha=1 - conf_level)
     method = "Mantel-Haenszel chi-square" + (" with continuity correction" if correction else "")
-    return CMHTestResult(float(test.statistic), float(test.pvalue), 1, method, estimate=est,
+    stat = float(test.statistic)
+    # chi2.sf, not statsmodels' 1 - cdf, which is 0 below 1e-16
+    return CMHTestResult(stat, float(stats.chi2.sf(stat, 1)), 1, method, estimate=est,
                          confidence_interval=ConfidenceInterval(float(low), float(high)),
                          conf_level=conf_level)
 
