@@ -40,9 +40,10 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    """``binfer.plot`` (and matplotlib) load on first use, so ``import binfer`` stays light."""
-    if name == "plot":
+    """``binfer.plot`` (and matplotlib) and ``binfer.datasets`` load on first use, so
+    ``import binfer`` stays light."""
+    if name in ("plot", "datasets"):
         import importlib
 
-        return importlib.import_module("binfer.plot")
+        return importlib.import_module(f"binfer.{name}")
     raise AttributeError(f"module 'binfer' has no attribute {name!r}")

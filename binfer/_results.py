@@ -91,7 +91,8 @@ class Result:
             for name, value in self._fields().items()
             if isinstance(value, pd.DataFrame)
         )
-        title = html.escape(self._title)
+        title = html.escape(getattr(self, "method", None) if isinstance(self, TestResult)
+                            else self._title)
         return f"<div><strong>{title}</strong><table>{rows}</table>{tables}</div>"
 
 
@@ -114,8 +115,12 @@ class TestResult(Result):
     note: str | None = None
     _title: ClassVar[str] = "Test"
 
+    def __repr__(self) -> str:  # the method names the test, as R's print.htest does
+        body = "\n".join("    " + line for line in self._lines())
+        return f"{self.method}\n{body}"
+
     def _lines(self) -> list[str]:
-        lines = [f"method: {self.method}", f"statistic: {fmt(self.statistic)}"]
+        lines = [f"statistic: {fmt(self.statistic)}"]
         if self.df is not None:
             lines.append(f"df: {fmt(self.df)}")
         pv = f"pvalue: {fmt(self.pvalue)}"

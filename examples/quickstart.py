@@ -1,19 +1,16 @@
 """Quick start: is the total number of deaths across 12 hospitals binomial?
 
 Data: mortality after cardiac surgery in 12 hospitals (the BUGS "surgical" example,
-datasets/surgical.csv).  If every hospital had the same death rate p, the total would be
+binfer.datasets.load("surgical")).  If every hospital had the same death rate p, the total would be
 Bin(N, p) (the additive property of binomials).  With hospital-specific rates it is a
 Poisson-binomial whose variance falls short of that binomial's by sum_g n_g (p_g - pbar)^2.
 """
 
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 
 import binfer
 
-data = pd.read_csv(Path(__file__).resolve().parent.parent / "datasets" / "surgical.csv")
+data = binfer.datasets.load("surgical")
 events, trials = data["events"].to_numpy(), data["trials"].to_numpy()
 
 print("Cardiac surgery mortality in 12 hospitals (BUGS 'surgical')")

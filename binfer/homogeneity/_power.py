@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 from scipy import stats
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .._results import Result, fmt
 from ..core._checks import check_probabilities

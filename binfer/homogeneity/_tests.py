@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import special, stats
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .._data import one_arm
 from .._results import TestResult
