@@ -45,6 +45,7 @@ EXPECTED = {
         18,
     ),
     "multicentre": (TWO_ARM, 8),
+    "orange_juice": (ONE_ARM, 30),
     "rat_tumors": (ONE_ARM, 71),
     "surgical": (ONE_ARM, 12),
 }

@@ -64,6 +64,10 @@ _DATASETS = {
         "Patients cured, active vs control cream, 8 centres of one trial (Beitler & Landis 1985)",
         dict(_TWO_ARM),
     ),
+    "orange_juice": _Dataset(
+        "Nonconforming orange-juice cans in 30 samples of 50 (Montgomery, quality control)",
+        dict(_ONE_ARM),
+    ),
     "rat_tumors": _Dataset(
         "Tumours in 71 groups of control rats, the last the current one (Tarone 1982; BDA3)",
         dict(_ONE_ARM),
@@ -93,7 +97,7 @@ def list() -> pd.DataFrame:  # shadows the builtin here (hence builtins.list): t
     >>> from binfer import datasets
     >>> datasets.list()["name"].tolist()
     ['aspirin', 'bcg', 'beta_blockers', 'dose_response', 'efron_morris', 'multicentre',
-     'rat_tumors', 'surgical']
+     'orange_juice', 'rat_tumors', 'surgical']
     """
     return pd.DataFrame(
         {
@@ -110,8 +114,8 @@ def load(name: str) -> pd.DataFrame:
     ----------
     name : str
         One of the names in :func:`list`: ``"aspirin"``, ``"bcg"``, ``"beta_blockers"``,
-        ``"dose_response"``, ``"efron_morris"``, ``"multicentre"``, ``"rat_tumors"``,
-        ``"surgical"``.
+        ``"dose_response"``, ``"efron_morris"``, ``"multicentre"``, ``"orange_juice"``,
+        ``"rat_tumors"``, ``"surgical"``.
 
     Returns
     -------

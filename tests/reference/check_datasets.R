@@ -214,6 +214,21 @@ check(round(unname(mh$statistic), 2) == 6.38 && round(unname(mh$estimate), 2) ==
       sprintf("CMH = %.4f, MH odds ratio = %.4f (Agresti: 6.38, 2.13)",
               unname(mh$statistic), unname(mh$estimate)))
 
+# ---- orange_juice -------------------------------------------------------------------------------
+d <- read_ds("orange_juice")
+check(identical(names(d), c("group", "events", "trials")), "columns group, events, trials")
+counts_ok(d, "events", "trials")
+check(nrow(d) == 30 && all(d$trials == 50) && identical(as.character(d$group), as.character(1:30)),
+      "30 samples of 50 cans, labelled 1..30")
+# Montgomery's trial p chart: total 347 nonconforming of 1500, centre line 0.2313, UCL 0.4102,
+# LCL 0.0524, with samples 15 and 23 above the UCL.
+pbar <- sum(d$events) / sum(d$trials)
+ucl <- pbar + 3 * sqrt(pbar * (1 - pbar) / 50)
+lcl <- pbar - 3 * sqrt(pbar * (1 - pbar) / 50)
+check(sum(d$events) == 347 && round(pbar, 4) == 0.2313, "total 347 of 1500, p-bar 0.2313")
+check(round(ucl, 4) == 0.4102 && round(lcl, 4) == 0.0524, sprintf("UCL %.4f, LCL %.4f", ucl, lcl))
+check(identical(which(d$events / 50 > ucl), c(15L, 23L)), "samples 15 and 23 above the UCL")
+
 emit("")
 emit(if (failed == 0L) "all checks passed" else sprintf("%d check(s) FAILED", failed))
 writeLines(lines, out_file)
