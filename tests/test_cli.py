@@ -99,3 +99,25 @@ def test_top_level_help_and_unknown_command():
     assert "homogeneity" in run("--help").stdout
     out = run("frobnicate")
     assert out.returncode == 2 and "invalid choice" in out.stderr
+
+
+def test_parquet_input(tmp_path):
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "hospitals.parquet"
+    binfer.datasets.load("surgical").to_parquet(path)
+    out = run("pool", str(path), "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)[0]["n_trials"] == 2814
+
+
+def test_bundled_dataset_listing_and_printing():
+    out = run("datasets", "--csv")
+    assert out.returncode == 0 and out.stdout.splitlines()[0] == "name,description"
+    assert "rat_tumors" in out.stdout
+    out = run("datasets", "rat_tumors")
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == "group,events,trials" and len(lines) == 72
+    out = run("homogeneity", "--dataset", "orange_juice", "--json")
+    assert json.loads(out.stdout)[0]["df"] == 29
+    out = run("datasets", "nope")
+    assert out.returncode == 2 and "nope" in out.stderr

@@ -149,17 +149,18 @@ def _q_gen_root(crit: float, y: np.ndarray, v: np.ndarray, hi: float) -> float:
             raise ArithmeticError("no sign change of the tau^2 estimating equation")
     t = lo
     for _ in range(200):
+        # elementwise sums, not np.dot: BLAS threads spin badly when the cores are shared
         w = 1.0 / (v + t)
-        r = y - np.dot(w, y) / w.sum()
+        r = y - (w * y).sum() / w.sum()
         wr = w * r
-        f = float(np.dot(wr, r)) - crit
+        f = float((wr * r).sum()) - crit
         if abs(f) <= 1e-13 * crit:  # Q is only known to about this (rounding over k terms)
             return t
         if f > 0:
             lo = t
         else:
             hi = t
-        slope = -float(np.dot(wr, wr))
+        slope = -float((wr * wr).sum())
         step = t - f / slope if slope < 0 else hi
         t_new = step if lo < step < hi else 0.5 * (lo + hi)
         if abs(t_new - t) <= _RTOL * max(t_new, 1e-300) or hi - lo <= _RTOL * hi:
