@@ -138,17 +138,13 @@ def _tau2(y: np.ndarray, v: np.ndarray, method: str) -> float:
     return 0.0 if score(0.0) <= 0 else _root_above_zero(score, hi)
 
 
-def _q_gen_root(crit: float, y: np.ndarray, v: np.ndarray, hi: float) -> float:
+def _q_gen_root(crit: float, y: np.ndarray, v: np.ndarray, start: float) -> float:
     """tau^2 > 0 with Q(tau^2) = crit, given Q(0) > crit: safeguarded Newton on the decreasing Q
-    (Q'(t) = -sum w^2 (y - mu)^2), falling back to bisection of the bracket; about 6 passes
-    over the data instead of brentq's 20."""
-    lo = 0.0
-    while _q_gen(hi, y, v) > crit:
-        lo, hi = hi, 2.0 * hi
-        if hi > 1e300:
-            raise ArithmeticError("no sign change of the tau^2 estimating equation")
-    t = lo
-    for _ in range(200):
+    (Q'(t) = -sum w^2 (y - mu)^2) from ``start`` (the tau^2 estimate: the bounds are near it
+    when k is large), bisecting the bracket whenever a step would leave it; 2-5 passes."""
+    lo, hi = 0.0, math.inf
+    t = max(start, 0.0)
+    for _ in range(500):
         # elementwise sums, not np.dot: BLAS threads spin badly when the cores are shared
         w = 1.0 / (v + t)
         r = y - (w * y).sum() / w.sum()
@@ -161,15 +157,24 @@ def _q_gen_root(crit: float, y: np.ndarray, v: np.ndarray, hi: float) -> float:
         else:
             hi = t
         slope = -float((wr * wr).sum())
-        step = t - f / slope if slope < 0 else hi
-        t_new = step if lo < step < hi else 0.5 * (lo + hi)
-        if abs(t_new - t) <= _RTOL * max(t_new, 1e-300) or hi - lo <= _RTOL * hi:
+        step = t - f / slope if slope < 0 else math.nan
+        if lo < step < hi:
+            t_new = step
+        elif math.isinf(hi):
+            t_new = 2.0 * t + 1.0
+        else:
+            t_new = 0.5 * (lo + hi)
+        if abs(t_new - t) <= _RTOL * max(t_new, 1e-300) or (hi - lo <= _RTOL * hi < math.inf):
             return t_new
         t = t_new
+        if t > 1e300:
+            raise ArithmeticError("no sign change of the Q-profile equation")
     return t
 
 
-def _tau2_qprofile(y: np.ndarray, v: np.ndarray, conf_level: float) -> ConfidenceInterval:
+def _tau2_qprofile(
+    y: np.ndarray, v: np.ndarray, conf_level: float, tau2: float = 0.0
+) -> ConfidenceInterval:
     """Q-profile interval (Viechtbauer 2007): {tau^2 : chi2_lo <= Q(tau^2) <= chi2_hi}, as
     metafor's confint.rma.uni; a bound is 0 when Q(0) is already below its critical value."""
     k = y.size
@@ -177,12 +182,11 @@ def _tau2_qprofile(y: np.ndarray, v: np.ndarray, conf_level: float) -> Confidenc
     crit_u = stats.chi2.isf(alpha / 2, k - 1)
     crit_l = stats.chi2.ppf(alpha / 2, k - 1)
     q0 = _q_gen(0.0, y, v)
-    hi = max(100.0, 10.0 * float(np.var(y)))
 
     def bound(crit):
         if q0 < crit:
             return 0.0
-        return _q_gen_root(crit, y, v, hi)
+        return _q_gen_root(crit, y, v, tau2)
 
     return ConfidenceInterval(bound(crit_u), bound(crit_l))
 
@@ -222,7 +226,7 @@ def _inverse_variance(y: np.ndarray, v: np.ndarray, method: str, conf_level: flo
     half = z * math.sqrt(se**2 + tau2)
     fixed = method == "EE"
     q, q_df, q_p, i2, h2 = _heterogeneity(y, v, tau2, fixed=fixed)
-    tau2_ci = None if fixed or y.size < 2 else _tau2_qprofile(y, v, conf_level)
+    tau2_ci = None if fixed or y.size < 2 else _tau2_qprofile(y, v, conf_level, tau2)
     return _Fit(
         estimate=estimate,
         se=se,
