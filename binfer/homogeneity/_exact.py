@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from ..core._logbinom import log_choose
+
 __all__ = ["ffh_exact_pvalue", "ExactTooLarge"]
 
 # R's fisher.test counts tables with P <= P_obs * (1 + 1e-7): a relative tolerance on ties.
@@ -34,10 +36,6 @@ class ExactTooLarge(RuntimeError):
     """The network grew past the work budget; the caller falls back to Monte Carlo."""
 
 
-def _log_choose(n: np.ndarray | int, x: np.ndarray) -> np.ndarray:
-    return special.gammaln(n + 1) - special.gammaln(x + 1) - special.gammaln(n - x + 1)
-
-
 def _suffix_bounds(trials: np.ndarray, total: int) -> tuple[list, list]:
     """Longest and shortest path of every suffix j..k-1, for every remaining total 0..total."""
     k = trials.size
@@ -50,7 +48,7 @@ def _suffix_bounds(trials: np.ndarray, total: int) -> tuple[list, list]:
     increments = np.empty(0)
     for j in range(k - 1, -1, -1):
         n = int(trials[j])
-        lc = _log_choose(n, np.arange(n + 1, dtype=float))
+        lc = log_choose(n, np.arange(n + 1, dtype=float))
         # Max-plus convolution of concave sequences: merge the (decreasing) increments.
         increments = np.sort(np.concatenate([increments, np.diff(lc)]))[::-1]
         best = np.full(total + 1, -np.inf)
@@ -88,7 +86,7 @@ class _Side:
         """Add the next group; return the settled paths (stage, events, log mass) that count."""
         j = self.stage
         n = int(self.trials[j])
-        lc = _log_choose(n, np.arange(n + 1, dtype=float))
+        lc = log_choose(n, np.arange(n + 1, dtype=float))
         empty = (np.empty(0, dtype=np.int64), np.empty(0), np.empty(0))
         pieces, settled_s, settled_m = [empty], [empty[0]], [empty[1]]
         held = 0
@@ -143,8 +141,8 @@ def ffh_exact_pvalue(events: np.ndarray, trials: np.ndarray, *, max_nodes: int =
     order = np.argsort(-trials, kind="stable")
     events, trials = events[order], trials[order]
     k = trials.size
-    log_norm = float(_log_choose(big_n, np.array(total)))
-    observed = float(_log_choose(trials, events.astype(float)).sum())
+    log_norm = float(log_choose(big_n, np.array(total)))
+    observed = float(log_choose(trials, events.astype(float)).sum())
     threshold = observed + np.log1p(_REL_TOL)
 
     front, back = _Side(trials, total), _Side(trials[::-1], total)
@@ -157,7 +155,7 @@ def ffh_exact_pvalue(events: np.ndarray, trials: np.ndarray, *, max_nodes: int =
             s_set, m_set = front.advance(threshold, max_nodes)
             # Each settled prefix counts with all its completions (Vandermonde's identity).
             rest_n = front.rest[front.stage]
-            counted.append(m_set + _log_choose(rest_n, total - s_set))
+            counted.append(m_set + log_choose(rest_n, total - s_set))
         else:
             r_set, m_set = back.advance(threshold, max_nodes)
             collapsed.append((np.full(r_set.size, back.stage), r_set, m_set))
@@ -184,7 +182,7 @@ def ffh_exact_pvalue(events: np.ndarray, trials: np.ndarray, *, max_nodes: int =
             n_between = int(between[k - cc - a])
             left = total - nodes[:, None] - rr[None, :]
             ok = (left >= 0) & (left <= n_between)
-            ways = _log_choose(n_between, np.where(ok, left, 0))
+            ways = log_choose(n_between, np.where(ok, left, 0))
             terms = np.where(ok, mass[None, :] + ways, -np.inf)
             factor = np.logaddexp(factor, special.logsumexp(terms, axis=1))
         counted.append(front.logm + front.w + factor[front.s])

@@ -18,6 +18,7 @@ from statsmodels.stats.contingency_tables import StratifiedTable
 
 from .._data import TwoArm, two_arm
 from .._results import ConfidenceInterval, TestResult, fmt
+from ..core._logbinom import log_choose
 
 __all__ = ["CMHTestResult", "cmh_test", "breslow_day_test"]
 
@@ -64,9 +65,7 @@ class _ConditionalSum:
         log_base = np.zeros(1)
         for a, b, mm in zip(n1, n2, m, strict=True):
             x = np.arange(max(0, mm - b), min(a, mm) + 1)
-            lw = (special.gammaln(a + 1) - special.gammaln(x + 1) - special.gammaln(a - x + 1)
-                  + special.gammaln(b + 1) - special.gammaln(mm - x + 1)
-                  - special.gammaln(b - mm + x + 1))
+            lw = log_choose(a, x) + log_choose(b, mm - x)
             # Convolve in the linear domain, each factor scaled to max 1 (R's dn2x2xk does the
             # same); terms below 1e-300 of the peak are lost, which is far below any use here.
             shift_a, shift_b = log_base.max(), lw.max()

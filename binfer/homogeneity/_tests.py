@@ -12,7 +12,8 @@ from tqdm import tqdm
 
 from .._data import one_arm
 from .._results import TestResult
-from ._exact import ExactTooLarge, _log_choose, ffh_exact_pvalue
+from ..core._logbinom import log_choose
+from ._exact import ExactTooLarge, ffh_exact_pvalue
 
 __all__ = ["TrendTestResult", "homogeneity_test", "tarone_test", "trend_test"]
 
@@ -170,8 +171,8 @@ def homogeneity_test(
                              n_resamples, rng, progress)
         return TestResult(stat, p, df, label[method], pvalue_mcse=se,
                           note=f"{n_resamples} tables drawn with both margins fixed")
-    log_p_obs = float(_log_choose(n, x.astype(float)).sum() - _log_choose(big_n, np.array(total)))
-    stat = -2 * log_p_obs
+    log_margins = float(log_choose(big_n, total))  # log C(N, X): every table's denominator
+    stat = -2 * (float(log_choose(n, x).sum()) - log_margins)
     try:
         p, _ = ffh_exact_pvalue(x, n, max_nodes=max_nodes)
         return TestResult(stat, p, None, label[method])
@@ -179,8 +180,7 @@ def homogeneity_test(
         # Same ordering as the exact test: tables no more probable than the observed one,
         # i.e. -2 log P(table) >= -2 log P(observed).
         def minus2logp(tables):
-            return -2 * (_log_choose(n, tables.astype(float)).sum(axis=-1)
-                         - _log_choose(big_n, np.array(total)))
+            return -2 * (log_choose(n, tables).sum(axis=-1) - log_margins)
 
         p, se = _monte_carlo(x, n, minus2logp, stat, n_resamples, rng, progress)
         return TestResult(stat, p, None, label[method] + " (Monte Carlo)", pvalue_mcse=se,

@@ -12,6 +12,7 @@ from scipy import optimize, special, stats
 
 from .._data import one_arm
 from .._results import Result, fmt
+from ..core._logbinom import log_choose
 
 __all__ = ["BetaBinomialResult", "beta_binomial"]
 
@@ -50,8 +51,8 @@ class BetaBinomialResult(Result):
         return lines
 
 
-def _loglik(a: float, b: float, x: np.ndarray, n: np.ndarray, log_choose: float) -> float:
-    return float(log_choose + (special.betaln(x + a, n - x + b) - special.betaln(a, b)).sum())
+def _loglik(a: float, b: float, x: np.ndarray, n: np.ndarray, log_ways: float) -> float:
+    return float(log_ways + (special.betaln(x + a, n - x + b) - special.betaln(a, b)).sum())
 
 
 def _grad_hess_ab(a, b, x, n):
@@ -144,17 +145,16 @@ def beta_binomial(
     counts = one_arm(data, events=events, trials=trials, group=group, outcome=outcome,
                      min_groups=2)
     x, n = counts.events.astype(float), counts.trials.astype(float)
-    log_choose = float((special.gammaln(n + 1) - special.gammaln(x + 1)
-                        - special.gammaln(n - x + 1)).sum())
+    log_ways = float(log_choose(n, x).sum())
     p = x.sum() / n.sum()
     if p in (0.0, 1.0):
         raise ValueError(f"column {events!r}: every group has {'no' if p == 0 else 'only'} "
                          "events; the beta-binomial mean is on the boundary and rho is undefined")
-    loglik_bin = float(log_choose + special.xlogy(x.sum(), p)
+    loglik_bin = float(log_ways + special.xlogy(x.sum(), p)
                        + special.xlog1py(n.sum() - x.sum(), -p))
 
     def negll(theta):
-        return -_loglik(math.exp(theta[0]), math.exp(theta[1]), x, n, log_choose)
+        return -_loglik(math.exp(theta[0]), math.exp(theta[1]), x, n, log_ways)
 
     def grad(theta):
         a, b = np.exp(theta)

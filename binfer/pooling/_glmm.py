@@ -18,6 +18,8 @@ import numpy as np
 from numpy.polynomial.hermite import hermgauss
 from scipy import differentiate, optimize, special
 
+from ..core._logbinom import log_choose
+
 __all__ = ["GlmmFit", "fit_binomial_normal"]
 
 N_AGQ = 7  # rma.glmm's default nAGQ, passed to lme4::glmer
@@ -75,7 +77,7 @@ def fit_binomial_normal(events: np.ndarray, trials: np.ndarray) -> GlmmFit:
     n = np.asarray(trials, dtype=float)
     nodes, weights = hermgauss(N_AGQ)
     logw = np.log(weights)
-    lognorm = special.gammaln(n + 1) - special.gammaln(x + 1) - special.gammaln(n - x + 1)
+    lognorm = log_choose(n, x)
 
     def negll(params):
         return -float(_loglik(params, x, n, lognorm, nodes, logw))
