@@ -182,3 +182,13 @@ def test_power_input_checks():
         binfer.homogeneity_power([0.1, 1.2], 10)
     with pytest.raises(ValueError, match="same p"):
         binfer.homogeneity_sample_size([0.3, 0.3])
+
+
+def test_levels_are_checked_alike():
+    d = {"events_treat": [1, 2], "trials_treat": [5, 5], "events_ctrl": [2, 3],
+         "trials_ctrl": [5, 5]}
+    for bad in (95, "0.95", True):
+        with pytest.raises(ValueError, match=r"conf_level must be a number in \(0, 1\)"):
+            binfer.cmh_test(d, conf_level=bad)
+    with pytest.raises(ValueError, match=r"alpha must be a number in \(0, 1\), got True"):
+        binfer.homogeneity_power([0.1, 0.2], 10, alpha=True)

@@ -77,6 +77,13 @@ def check_positive_int(value, name: str) -> int:
     return int(value)
 
 
+def check_unit_interval(value, name: str) -> float:
+    """A real number strictly inside (0, 1), such as a confidence level or a test's alpha."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
+        raise ValueError(f"{name} must be a number in (0, 1), got {value!r}")
+    return float(value)
+
+
 def check_quantiles(q, name: str = "q") -> np.ndarray:
     """Float array (any shape) with every entry in [0, 1]."""
     arr = np.asarray(q, dtype=float)

@@ -11,7 +11,7 @@ from scipy import stats
 from tqdm import tqdm
 
 from .._results import Result, fmt
-from ..core._checks import check_probabilities
+from ..core._checks import check_probabilities, check_unit_interval
 
 __all__ = ["PowerResult", "homogeneity_power", "homogeneity_sample_size"]
 
@@ -36,12 +36,6 @@ class PowerResult(Result):
             power += f" (Monte Carlo SE {fmt(self.power_mcse, 2)})"
         return [f"method: {self.method}", f"alpha: {fmt(self.alpha)}, df: {self.df}",
                 f"noncentrality: {fmt(self.ncp)}", power]
-
-
-def _check_alpha(alpha) -> float:
-    if not (isinstance(alpha, int | float) and 0 < alpha < 1):
-        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
-    return float(alpha)
 
 
 def _trials(trials, k: int) -> np.ndarray:
@@ -111,7 +105,7 @@ def homogeneity_power(
     if prob.size < 2:
         raise ValueError(f"p has {prob.size} group; the homogeneity test needs at least 2")
     n = _trials(trials, prob.size)
-    alpha = _check_alpha(alpha)
+    alpha = check_unit_interval(alpha, "alpha")
     df = prob.size - 1
     ncp = _noncentrality(prob, n)
     crit = stats.chi2.isf(alpha, df)
@@ -154,7 +148,7 @@ def homogeneity_sample_size(p, *, power: float = 0.8, alpha: float = 0.05) -> in
     prob = check_probabilities(p, "p")
     if prob.size < 2:
         raise ValueError(f"p has {prob.size} group; the homogeneity test needs at least 2")
-    alpha = _check_alpha(alpha)
+    alpha = check_unit_interval(alpha, "alpha")
     if not (isinstance(power, int | float) and alpha < power < 1):
         raise ValueError(f"power must be a number in (alpha, 1) = ({alpha}, 1), got {power!r}")
     per_trial = _noncentrality(prob, np.ones(prob.size))

@@ -18,6 +18,7 @@ from statsmodels.stats.contingency_tables import StratifiedTable
 
 from .._data import TwoArm, two_arm
 from .._results import ConfidenceInterval, TestResult, fmt
+from ..core._checks import check_unit_interval
 from ..core._logbinom import log_choose
 
 __all__ = ["CMHTestResult", "cmh_test", "breslow_day_test"]
@@ -176,8 +177,7 @@ def cmh_test(
     """
     counts = two_arm(data, events_treat=events_treat, trials_treat=trials_treat,
                      events_ctrl=events_ctrl, trials_ctrl=trials_ctrl, study=study)
-    if not 0 < conf_level < 1:
-        raise ValueError(f"conf_level must be in (0, 1), got {conf_level!r}")
+    conf_level = check_unit_interval(conf_level, "conf_level")
     if exact:
         s, p, est, ci = _exact_cmh(counts, conf_level)
         return CMHTestResult(float(s), p, None, "exact conditional test of a common odds ratio 1",

@@ -20,6 +20,7 @@ from scipy import optimize, special, stats
 
 from .._data import one_arm
 from .._results import ConfidenceInterval, Result, fmt
+from ..core._checks import check_unit_interval
 from ._glmm import fit_binomial_normal
 
 __all__ = ["MetaProportionResult", "meta_proportion"]
@@ -72,14 +73,6 @@ class _Fit:
     i2: float
     h2: float
     weights: np.ndarray  # percent
-
-
-def _check_conf_level(conf_level) -> float:
-    if isinstance(conf_level, bool) or not isinstance(conf_level, int | float | np.floating):
-        raise ValueError(f"conf_level must be a number in (0, 1), got {conf_level!r}")
-    if not 0 < conf_level < 1:
-        raise ValueError(f"conf_level must be a number in (0, 1), got {conf_level!r}")
-    return float(conf_level)
 
 
 def _choice(value, options, what: str) -> str:
@@ -506,7 +499,7 @@ def meta_proportion(
     counts = one_arm(data, events=events, trials=trials, group=group, min_groups=1)
     method = _choice(method, TAU2_METHODS + ("GLMM",), "method")
     scale = _choice(scale, SCALES, "scale")
-    conf_level = _check_conf_level(conf_level)
+    conf_level = check_unit_interval(conf_level, "conf_level")
     x, n = counts.events, counts.trials
     yi, vi, corrected = _one_arm_effects(x, n, scale)
 

@@ -18,9 +18,9 @@ from scipy import stats
 
 from .._data import two_arm
 from .._results import ConfidenceInterval, fmt
+from ..core._checks import check_unit_interval
 from ._meta import (
     TAU2_METHODS,
-    _check_conf_level,
     _choice,
     _Fit,
     _inverse_variance,
@@ -347,7 +347,7 @@ def meta_two_arm(
     method = _choice(method, METHODS, "method")
     if method == "Peto" and measure != "OR":
         raise ValueError(f'method="Peto" pools odds ratios: use measure="OR", got {measure!r}')
-    conf_level = _check_conf_level(conf_level)
+    conf_level = check_unit_interval(conf_level, "conf_level")
     a, c = counts.events_treat, counts.events_ctrl
     b, d = counts.trials_treat - a, counts.trials_ctrl - c
     labels = counts.label_index.to_numpy()

@@ -18,6 +18,7 @@ from scipy import optimize, special, stats
 
 from .._data import one_arm
 from .._results import ConfidenceInterval, Result, fmt
+from ..core._checks import check_unit_interval
 from ..core._logbinom import binom_logpmf
 
 __all__ = ["PooledProportionResult", "pooled_proportion", "proportion_interval"]
@@ -115,9 +116,7 @@ def proportion_interval(
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
-    if not (isinstance(conf_level, int | float) and 0 < conf_level < 1):
-        raise ValueError(f"conf_level must be a number in (0, 1), got {conf_level!r}")
-    alpha = 1 - conf_level
+    alpha = 1 - check_unit_interval(conf_level, "conf_level")
     z = stats.norm.isf(alpha / 2)
     phat = x / n
     if method == "wald":
