@@ -20,10 +20,9 @@ from .._data import TwoArm, two_arm
 from .._results import ConfidenceInterval, TestResult, fmt
 from ..core._checks import check_unit_interval
 from ..core._logbinom import log_choose
+from ._exact import _REL_TOL  # R's relative tolerance on probability ties
 
 __all__ = ["CMHTestResult", "cmh_test", "breslow_day_test"]
-
-_REL_TOL = 1e-7  # R's tolerance on probability ties in two-sided exact p-values
 
 
 @dataclass(frozen=True, repr=False)
