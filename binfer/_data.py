@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["OneArm", "TwoArm", "one_arm", "two_arm", "as_frame"]
+__all__ = ["OneArm", "TwoArm", "one_arm", "two_arm", "as_frame", "describe_rows"]
 
 
 @dataclass(frozen=True)
@@ -163,6 +163,16 @@ def _min_groups(size: int, min_groups: int, what: str) -> None:
         raise ValueError(
             f"data has {size} {what if size == 1 else plural}; this needs at least {min_groups}"
         )
+
+
+def describe_rows(labels, mask: np.ndarray, what: str) -> str:
+    """'2 groups ('A', 'C')' for the rows in ``mask`` (at most five labels shown), for notes."""
+    idx = np.flatnonzero(mask)
+    shown = [labels[i] for i in idx[:5]]
+    names = ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in shown)
+    names += ", ..." if idx.size > 5 else ""
+    plural = {"group": "groups", "study": "studies"}[what]
+    return f"{idx.size} {what if idx.size == 1 else plural} ({names})"
 
 
 def one_arm(

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import optimize, special, stats
 from statsmodels.stats.contingency_tables import StratifiedTable
 
-from .._data import TwoArm, two_arm
+from .._data import TwoArm, describe_rows, two_arm
 from .._results import ConfidenceInterval, TestResult, fmt
 from ..core._checks import check_unit_interval
 from ..core._logbinom import log_choose
@@ -254,11 +254,11 @@ def breslow_day_test(
     if tarone_correction:
         stat -= float((a.sum() - expected.sum()) ** 2 / var.sum())
     df = int(informative.sum()) - 1
-    dropped = np.flatnonzero(~informative)
     note = None
-    if dropped.size:
-        names = ", ".join(repr(counts.labels[i]) for i in dropped)
-        note = f"strata {names} have no events or only events: left out (no information)"
+    if not informative.all():
+        verb = "has" if (~informative).sum() == 1 else "have"
+        note = (f"{describe_rows(counts.label_index, ~informative, 'study')} {verb} no events "
+                "or only events: left out (no information)")
     method = "Breslow-Day test" + (" with Tarone's correction" if tarone_correction else "")
     return TestResult(stat, float(stats.chi2.sf(stat, df)), df, method, note=note)
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from .._data import one_arm
+from .._data import describe_rows, one_arm
 from .._results import ConfidenceInterval, Result, fmt
 from ..core._checks import check_unit_interval
 from ._glmm import fit_binomial_normal
@@ -236,16 +236,6 @@ def _inverse_variance(y: np.ndarray, v: np.ndarray, method: str, conf_level: flo
         h2=h2,
         weights=100.0 * w / np.sum(w),
     )
-
-
-def _rows(labels: np.ndarray, mask: np.ndarray, what: str) -> str:
-    """'2 groups ('A', 'C')' for the rows in ``mask`` (at most five labels shown)."""
-    idx = np.flatnonzero(mask)
-    names = ", ".join(
-        repr(labels[i].item() if isinstance(labels[i], np.generic) else labels[i]) for i in idx[:5]
-    ) + (", ..." if idx.size > 5 else "")
-    plural = {"group": "groups", "study": "studies"}[what]
-    return f"{idx.size} {what if idx.size == 1 else plural} ({names})"
 
 
 class _MetaResult(Result):
@@ -507,7 +497,7 @@ def meta_proportion(
     if corrected.any():
         note = (
             "1/2 added to the events and non-events of "
-            f"{_rows(counts.label_index, corrected, 'group')} "
+            f"{describe_rows(counts.label_index, corrected, 'group')} "
             f"with 0 or all events, for their {scale} effect sizes"
         )
     if method == "GLMM":

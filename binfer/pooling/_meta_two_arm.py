@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._data import two_arm
+from .._data import describe_rows, two_arm
 from .._results import ConfidenceInterval, fmt
 from ..core._checks import check_unit_interval
 from ._meta import (
@@ -26,7 +26,6 @@ from ._meta import (
     _inverse_variance,
     _MetaResult,
     _model_line,
-    _rows,
     _wald,
 )
 
@@ -367,12 +366,12 @@ def meta_two_arm(
     if corrected.any():
         where = "for their yi, vi and Q only" if fixed_effect else "before pooling"
         notes.append(
-            f"1/2 added to every cell of {_rows(labels, corrected, 'study')} "
+            f"1/2 added to every cell of {describe_rows(labels, corrected, 'study')} "
             f"with a zero cell, {where}"
         )
     if fixed_effect and double_zero.any():
         notes.append(
-            f"{_rows(labels, double_zero, 'study')} with no events (or only events) "
+            f"{describe_rows(labels, double_zero, 'study')} with no events (or only events) "
             "in both arms have no yi and are left out of Q"
         )
     if fixed_effect:
