@@ -16,6 +16,11 @@ import pandas as pd
 __all__ = ["OneArm", "TwoArm", "one_arm", "two_arm", "as_frame", "describe_rows"]
 
 
+def _objects(index: pd.Index) -> np.ndarray:
+    """A 1-D object array of the labels (the extra None keeps tuple labels from becoming 2-D)."""
+    return np.asarray(index.tolist() + [None], dtype=object)[:-1]
+
+
 @dataclass(frozen=True)
 class OneArm:
     """Grouped one-arm counts: ``events[i]`` successes of ``trials[i]`` in group ``labels[i]``."""
@@ -27,7 +32,7 @@ class OneArm:
     @property
     def labels(self) -> np.ndarray:
         """Group labels as Python objects (made on demand: costly for millions of rows)."""
-        return np.asarray(self.label_index.tolist() + [None], dtype=object)[:-1]
+        return _objects(self.label_index)
 
     @property
     def k(self) -> int:
@@ -47,7 +52,7 @@ class TwoArm:
     @property
     def labels(self) -> np.ndarray:
         """Study labels as Python objects (made on demand)."""
-        return np.asarray(self.label_index.tolist() + [None], dtype=object)[:-1]
+        return _objects(self.label_index)
 
     @property
     def k(self) -> int:
