@@ -8,11 +8,10 @@ from typing import ClassVar
 
 import numpy as np
 from scipy import stats
-from tqdm import tqdm
 
 from .._results import Result, fmt
 from ..core._checks import check_probabilities, check_unit_interval
-from ._tests import _pearson
+from ._tests import _batches, _pearson
 
 __all__ = ["PowerResult", "homogeneity_power", "homogeneity_sample_size"]
 
@@ -117,17 +116,13 @@ def homogeneity_power(
     if method != "simulation":
         raise ValueError(f"method must be 'noncentral' or 'simulation'; got {method!r}")
     rng = np.random.default_rng(random_state)
-    rejections, done = 0, 0
-    with tqdm(total=n_simulations, disable=not progress, desc="simulating", leave=False) as bar:
-        while done < n_simulations:
-            size = min(_SIM_CHUNK, n_simulations - done)
-            x = rng.binomial(n, prob, size=(size, prob.size)).astype(float)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                stat = _pearson(x, n)
-            # A table with no events (or only events) cannot reject: its X^2 is 0/0.
-            rejections += int((np.nan_to_num(stat, nan=0.0) > crit).sum())
-            done += size
-            bar.update(size)
+    rejections = 0
+    for size in _batches(n_simulations, _SIM_CHUNK, progress, "simulating"):
+        x = rng.binomial(n, prob, size=(size, prob.size)).astype(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stat = _pearson(x, n)
+        # A table with no events (or only events) cannot reject: its X^2 is 0/0.
+        rejections += int((np.nan_to_num(stat, nan=0.0) > crit).sum())
     power = rejections / n_simulations
     return PowerResult(power, ncp, df, alpha, "simulation",
                        power_mcse=math.sqrt(power * (1 - power) / n_simulations))

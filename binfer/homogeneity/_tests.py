@@ -48,6 +48,17 @@ def _g(events: np.ndarray, trials: np.ndarray) -> float:
     )
 
 
+def _batches(total: int, size: int, progress: bool, desc: str):
+    """Batch sizes adding up to ``total`` (at most ``size`` each), with a progress bar."""
+    with tqdm(total=total, disable=not progress, desc=desc, leave=False) as bar:
+        done = 0
+        while done < total:
+            step = min(size, total - done)
+            yield step
+            done += step
+            bar.update(step)
+
+
 def _monte_carlo(events, trials, statistic, observed, n_resamples, rng, progress):
     """Share of tables with both margins fixed whose statistic is >= the observed one.
 
@@ -56,15 +67,9 @@ def _monte_carlo(events, trials, statistic, observed, n_resamples, rng, progress
     """
     total = int(events.sum())
     hits = 0
-    bar = tqdm(total=n_resamples, disable=not progress, desc="resampling tables", leave=False)
-    done = 0
-    while done < n_resamples:
-        size = min(_MC_CHUNK, n_resamples - done)
+    for size in _batches(n_resamples, _MC_CHUNK, progress, "resampling tables"):
         tables = rng.multivariate_hypergeometric(trials, total, size=size)
         hits += int((statistic(tables) >= observed * _ALMOST_ONE).sum())
-        done += size
-        bar.update(size)
-    bar.close()
     p = (1 + hits) / (n_resamples + 1)
     return p, math.sqrt(p * (1 - p) / n_resamples)
 
