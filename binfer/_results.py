@@ -65,9 +65,13 @@ class Result:
                 lines.append(f"{name}: {fmt(value)}")
         return lines
 
+    def _heading(self) -> str:
+        """The report's first line (``repr`` and ``_repr_html_``)."""
+        return self._title
+
     def __repr__(self) -> str:
         body = "\n".join("    " + line for line in self._lines())
-        return f"{self._title}\n{body}"
+        return f"{self._heading()}\n{body}"
 
     def to_frame(self) -> pd.DataFrame:
         """One tidy row: every scalar field, intervals split into ``<name>_low``/``<name>_high``."""
@@ -91,8 +95,7 @@ class Result:
             for name, value in self._fields().items()
             if isinstance(value, pd.DataFrame)
         )
-        title = html.escape(getattr(self, "method", None) if isinstance(self, TestResult)
-                            else self._title)
+        title = html.escape(self._heading())
         return f"<div><strong>{title}</strong><table>{rows}</table>{tables}</div>"
 
 
@@ -113,11 +116,9 @@ class TestResult(Result):
     method: str
     pvalue_mcse: float | None = None
     note: str | None = None
-    _title: ClassVar[str] = "Test"
 
-    def __repr__(self) -> str:  # the method names the test, as R's print.htest does
-        body = "\n".join("    " + line for line in self._lines())
-        return f"{self.method}\n{body}"
+    def _heading(self) -> str:  # the method names the test, as R's print.htest does
+        return self.method
 
     def _lines(self) -> list[str]:
         lines = [f"statistic: {fmt(self.statistic)}"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 from scipy import optimize, special, stats
@@ -31,7 +30,6 @@ class CMHTestResult(TestResult):
     estimate: float = float("nan")
     confidence_interval: ConfidenceInterval = ConfidenceInterval(float("nan"), float("nan"))
     conf_level: float = 0.95
-    _title: ClassVar[str] = "Cochran-Mantel-Haenszel test"
 
     def _lines(self) -> list[str]:
         pct = f"{100 * self.conf_level:g}%"
