@@ -124,3 +124,12 @@ def test_negative_count_in_an_integer_column():
     df = pd.DataFrame({"events": [1, -2], "trials": [3, 4]})
     with pytest.raises(ValueError, match=r"column 'events', row 1 \(position 1\): -2 is negative"):
         one_arm(df)
+
+
+def test_empty_table():
+    empty = pd.DataFrame({"events": [], "trials": []})
+    with pytest.raises(ValueError, match="data has 0 groups; this needs at least 1"):
+        binfer.pooled_proportion(empty)
+    with pytest.raises(ValueError, match="data has 0 studies; this needs at least 1"):
+        binfer.meta_two_arm({"events_treat": [], "trials_treat": [], "events_ctrl": [],
+                             "trials_ctrl": []})
