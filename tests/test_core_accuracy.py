@@ -41,22 +41,17 @@ def assert_log_accurate(got, ref, rtol=1e-10, what=""):
     return worst
 
 
-@pytest.fixture(params=["default", "fft_windows", "adaptive_windows"])
+@pytest.fixture(params=["default", "fft_windows", "direct_windows"])
 def engine_mode(request, monkeypatch):
-    """Run each case as shipped, with FFT windows forced on at every size (batched), and with
-    the sequential adaptive window placement instead of the batched one."""
+    """Run each case as shipped, with FFT windows wherever a product allows them, and with
+    direct windows only; both from tiny leaves and through the tilted engine even for tiny N."""
     if request.param != "default":
         import binfer.core._distribution as dist
 
-        monkeypatch.setattr(engine, "_DIRECT_WORK", 0)
-        monkeypatch.setattr(engine, "_DIRECT_MIN", 0)
-        monkeypatch.setattr(engine, "_ONE_TILT_WORK", 0)
         monkeypatch.setattr(engine, "_LEAF", 8)
-        monkeypatch.setattr(engine, "_SMALL", 4)
-        monkeypatch.setattr(dist, "_AUTO_DIRECT_MAX", 0)  # the tilted engine even for tiny N
-        monkeypatch.setattr(engine, "_BATCH_MIN_N",
-                            0 if request.param == "fft_windows" else 10**9)
-        monkeypatch.setattr(engine, "_LEVELWISE", request.param == "fft_windows")
+        monkeypatch.setattr(dist, "_AUTO_DIRECT_MAX", 0)
+        monkeypatch.setattr(engine, "_FFT_MIN_SD",
+                            0.0 if request.param == "fft_windows" else float("inf"))
     return request.param
 
 

@@ -1,0 +1,397 @@
+"""Compiled kernels (numba) for the tail-accurate engine's hot loops.
+
+The tilted-window products of :mod:`binfer.core._engine` spend their time in scalar work that
+numpy can only batch at a large constant cost (band bisection, gathers, exponentials, short
+convolutions).  These kernels do the same arithmetic in compiled loops.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# Band depth (coefficients below e^-_T of a factor's tilted maximum are dropped) and validity
+# threshold (an output is kept where its tilted value is >= e^-_VALID, the factors' maxima
+# being 1): each dropped term is < e^-_T, so the truncation error of a kept value is below
+# (terms) e^(_VALID - _T) relative, < 1e-13 for up to 1e7 terms.
+_T = 75.0
+_VALID = 30.0
+
+
+@njit(cache=True, fastmath={"contract"})
+def _exp_inplace(x, bits):
+    """x[i] <- exp(x[i]) for -700 <= x[i] <= 700, to ~2 ulp, in a loop numba vectorises.
+
+    libm's exp costs 10-25 ns a call on the machines we measured, and the windows exponentiate
+    every band coefficient: a Cody-Waite reduction x = k ln2 + r (|r| <= ln2 / 2) with a
+    degree-13 Taylor polynomial for e^r (truncation < 2e-16) and 2^k written into the exponent
+    bits brings it to ~2 ns.  Checked against mpmath in tests/test_core_kernels.py.
+    """
+    n = x.size
+    for i in range(n):
+        v = x[i]
+        kf = (v * 1.4426950408889634 + 6755399441055744.0) - 6755399441055744.0
+        r = (v - kf * 6.93147180369123816490e-01) - kf * 1.90821492927058770002e-10
+        p = 1.0 / 6227020800.0
+        p = p * r + 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        p = p * r + 1.0
+        x[i] = p
+        bits[i] = (np.int64(kf) + 1023) << 52
+    scale = bits[:n].view(np.float64)
+    for i in range(n):
+        x[i] *= scale[i]
+
+
+@njit(cache=True)
+def _tilt_into(src, top, theta, offset, out, bits):
+    """out[i] = exp((src[i] - top) + theta (i + offset)), i < src.size: a tilted band (the
+    difference of indices, not theta times a large index, enters the sum)."""
+    w = src.size
+    for i in range(w):
+        out[i] = (src[i] - top) + theta * (i + offset)
+    _exp_inplace(out[:w], bits)
+
+
+@njit(cache=True)
+def _theta_for(merged, t):
+    """Tilt putting the tilted mode of the product at t (merged: sorted slope thresholds)."""
+    n = merged.size
+    if t <= 0:
+        return merged[0] - 1.0
+    if t >= n:
+        return merged[n - 1] + 1.0
+    return 0.5 * (merged[t - 1] + merged[t])
+
+
+@njit(cache=True)
+def _band(a, theta, mode, depth):
+    """[lo, hi] around ``mode`` where (a(j) - a(mode)) + theta (j - mode) >= -depth."""
+    top = a[mode]
+    n = a.size - 1
+    if (a[0] - top) - theta * mode >= -depth:
+        left = 0
+    else:
+        lo, hi = 0, mode
+        while hi - lo > 1:
+            mid = (lo + hi) >> 1
+            if (a[mid] - top) + theta * (mid - mode) >= -depth:
+                hi = mid
+            else:
+                lo = mid
+        left = hi
+    if (a[n] - top) + theta * (n - mode) >= -depth:
+        right = n
+    else:
+        lo, hi = mode, n
+        while hi - lo > 1:
+            mid = (lo + hi) >> 1
+            if (a[mid] - top) + theta * (mid - mode) >= -depth:
+                lo = mid
+            else:
+                hi = mid
+        right = lo
+    return left, right
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _dot(x, y):
+    """Dot product of equal-length views (0-based loop: numba vectorises it)."""
+    s = 0.0
+    for i in range(x.size):
+        s += x[i] * y[i]
+    return s
+
+
+@njit(cache=True)
+def combine_direct_range(a, b, nda, ndb, merged, out, k_from, k_to):
+    """Fill out[k_from..k_to] with the log-PMF of the sum (log-PMFs a, b) by tilted windows.
+
+    Each window tilts both factors by theta (mode of the tilted product placed ahead of the
+    first uncovered k), keeps each factor's band within e^-_T of its tilted maximum, and sums
+    the tilted products directly (non-negative terms: relatively accurate at every k) for the
+    run of k whose tilted value is >= e^-_VALID.  ``nda``, ``ndb`` are the sorted negated first
+    differences of a and b, ``merged`` both together (sorted).
+    """
+    n = merged.size
+    va = np.empty(a.size)
+    vbr = np.empty(b.size)
+    bits = np.empty(max(a.size, b.size), dtype=np.int64)
+    thr = math.exp(-_VALID)
+    k_cur = k_from
+    target = k_from
+    while k_cur <= k_to:
+        theta = _theta_for(merged, target)
+        ma = np.searchsorted(nda, theta)
+        mb = np.searchsorted(ndb, theta)
+        la, ua = _band(a, theta, ma, _T)
+        lb, ub = _band(b, theta, mb, _T)
+        a0 = a[ma]
+        b0 = b[mb]
+        _tilt_into(a[la : ua + 1], a0, theta, la - ma, va, bits)
+        wb = ub - lb + 1
+        _tilt_into(b[lb : ub + 1], b0, theta, lb - mb, vbr, bits)
+        vbr[:wb] = vbr[:wb][::-1].copy()
+        # C'(k) = sum_j va[j - la] * vb[k - j - lb], vb[k - j - lb] = vbr[ub - k + j]
+        k = k_cur
+        j0 = max(la, k - ub)
+        j1 = min(ua, k - lb)
+        s = _dot(va[j0 - la : j1 - la + 1], vbr[ub - k + j0 : ub - k + j1 + 1]) if j0 <= j1 else 0.0
+        if s < thr:
+            if target <= k_cur:
+                raise RuntimeError("tilted convolution failed to cover the support")
+            target = k_cur + (target - k_cur) // 2
+            continue
+        base = a0 + b0
+        mode = ma + mb
+        while True:
+            out[k] = math.log(s) + base + theta * (mode - k)
+            k += 1
+            if k > k_to:
+                break
+            j0 = max(la, k - ub)
+            j1 = min(ua, k - lb)
+            s = (_dot(va[j0 - la : j1 - la + 1], vbr[ub - k + j0 : ub - k + j1 + 1])
+                 if j0 <= j1 else 0.0)
+            if s < thr:
+                break
+        half = max(1, k - 1 - max(target, k_cur))
+        k_cur = k
+        target = min(n, k_cur + max(1, (3 * half) // 4))
+
+
+def combine_direct(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Log-PMF of the sum of two independent variables with log-concave log-PMFs a and b."""
+    nda = np.sort(-np.diff(a))
+    ndb = np.sort(-np.diff(b))
+    merged = np.sort(np.concatenate([nda, ndb]))
+    out = np.empty(a.size + b.size - 1)
+    combine_direct_range(a, b, nda, ndb, merged, out, 0, out.size - 1)
+    return out
+
+
+# ---------------------------------------------------------------------------------- leaves
+@njit(cache=True)
+def _log_recursion_row(p, m, out):
+    """Exact log-space recursion for the log-PMF of m single trials (fallback for wide chunks)."""
+    out[0] = 0.0
+    for j in range(1, out.size):
+        out[j] = -np.inf
+    for i in range(m):
+        lp = math.log(p[i])
+        lq = math.log1p(-p[i])
+        for j in range(i + 1, 0, -1):
+            x = out[j] + lq
+            y = out[j - 1] + lp
+            hi = max(x, y)
+            if hi == -np.inf:
+                out[j] = -np.inf
+            else:
+                out[j] = hi + math.log1p(math.exp(min(x, y) - hi))
+        out[0] += lq
+
+
+@njit(cache=True)
+def leaf_chunks(p, chunk):
+    """Log-PMFs of consecutive chunks of single trials (sorted p, 0 < p < 1), one row each.
+
+    Each chunk is tilted to p' = expit(logit p + theta), theta = -logit of its median, and built
+    by the linear recursion P(j) <- q' P(j) + p' P(j - 1), which adds non-negative terms only
+    (every coefficient relatively accurate, ~2 L eps).  Untilting:
+    log P(j) = log P'(j) - theta j + sum_i log(q_i + p_i e^theta).  A chunk whose tilted
+    coefficients come near underflow is redone by the log-space recursion.  Entries past a
+    chunk's size are -inf.  Returns the matrix and the chunk sizes.
+    """
+    n = p.size
+    n_chunks = (n + chunk - 1) // chunk
+    M = np.full((n_chunks, chunk + 1), -np.inf)
+    sizes = np.empty(n_chunks, dtype=np.int64)
+    P = np.empty(chunk + 1)
+    Q = np.empty(chunk + 1)
+    for c in range(n_chunks):
+        lo = c * chunk
+        m = min(chunk, n - lo)
+        sizes[c] = m
+        pc = p[lo : lo + m]
+        med = pc[(m - 1) // 2]
+        theta = -(math.log(med) - math.log1p(-med))
+        norm = 0.0
+        P[0] = 1.0
+        for i in range(m):
+            z = math.log(pc[i]) - math.log1p(-pc[i]) + theta
+            if z > 0:
+                pt = 1.0 / (1.0 + math.exp(-z))
+                qt = math.exp(-z) * pt
+                norm += math.log1p(-pc[i]) + z + math.log1p(math.exp(-z))
+            else:
+                qt = 1.0 / (1.0 + math.exp(z))
+                pt = math.exp(z) * qt
+                norm += math.log1p(-pc[i]) + math.log1p(math.exp(z))
+            Q[0] = P[0] * qt
+            for j in range(1, i + 1):
+                Q[j] = P[j] * qt + P[j - 1] * pt
+            Q[i + 1] = P[i] * pt
+            P, Q = Q, P
+        bad = False
+        for j in range(m + 1):
+            if P[j] < 1e-280:
+                bad = True
+                break
+        row = M[c]
+        if bad:
+            _log_recursion_row(pc, m, row[: m + 1])
+        else:
+            for j in range(m + 1):
+                row[j] = math.log(P[j]) - theta * j + norm
+    return M, sizes
+
+
+# ---------------------------------------------------------------------------- FFT windows
+# FFT windows: band depth and kept depth.  FFT rounding is ~1e-16 (a few) relative to the
+# window's maximum; keeping only C' >= e^-_W_FFT max (about +-3.7 tilted sd) bounds its effect
+# at ~1e-12 relative, and the truncation at n e^(_W_FFT - _T_FFT) < 1e-13 for n <= 1e7.
+_T_FFT = 40.0
+_W_FFT = 9.0
+
+
+@njit(cache=True)
+def _local_var(sorted_slopes, m):
+    """Variance of a log-concave PMF tilted so that its mode is at m, from its slope density:
+    slopes change by ~1/var per unit step near the mode."""
+    n = sorted_slopes.size
+    if n < 2:
+        return 0.25
+    h = 6
+    lo = max(0, min(m - h, n - 1))
+    hi = max(0, min(m + h, n - 1))
+    if hi <= lo:
+        return 0.25
+    d = sorted_slopes[hi] - sorted_slopes[lo]
+    if d <= 0.0:
+        return 1e12
+    return (hi - lo) / d
+
+
+@njit(cache=True)
+def plan_fft_windows(a, b, nda, ndb, merged, min_sd, step_sd):
+    """Targets of the FFT windows of one product: spaced ``step_sd`` tilted sd apart, and only
+    where both factors' tilted sd is at least ``min_sd`` (elsewhere direct windows are cheaper).
+
+    Returns an int64 array (windows x 7): target, ma, mb, la, ua, lb, ub; and their thetas.
+    """
+    n = merged.size
+    cap = 16
+    rows = np.empty((cap, 7), dtype=np.int64)
+    thetas = np.empty(cap)
+    count = 0
+    t = 0
+    while t <= n:
+        theta = _theta_for(merged, t)
+        ma = np.searchsorted(nda, theta)
+        mb = np.searchsorted(ndb, theta)
+        var_a = _local_var(nda, ma)
+        var_b = _local_var(ndb, mb)
+        sd_c = math.sqrt(var_a + var_b)
+        if min(var_a, var_b) >= min_sd * min_sd:
+            la, ua = _band(a, theta, ma, _T_FFT)
+            lb, ub = _band(b, theta, mb, _T_FFT)
+            if count == cap:
+                cap *= 2
+                r2 = np.empty((cap, 7), dtype=np.int64)
+                r2[:count] = rows[:count]
+                rows = r2
+                t2 = np.empty(cap)
+                t2[:count] = thetas[:count]
+                thetas = t2
+            rows[count, 0] = t
+            rows[count, 1] = ma
+            rows[count, 2] = mb
+            rows[count, 3] = la
+            rows[count, 4] = ua
+            rows[count, 5] = lb
+            rows[count, 6] = ub
+            thetas[count] = theta
+            count += 1
+        t += max(1, int(step_sd * sd_c))
+    return rows[:count], thetas[:count]
+
+
+@njit(cache=True)
+def fill_fft_rows(a, b, rows, thetas, which, VA, VB):
+    """Tilted band values of the windows ``which`` into the zero-padded rows of VA and VB."""
+    bits = np.empty(VA.shape[1], dtype=np.int64)
+    for r in range(which.size):
+        w = which[r]
+        ma, mb, la, ua, lb, ub = rows[w, 1], rows[w, 2], rows[w, 3], rows[w, 4], rows[w, 5], \
+            rows[w, 6]
+        theta = thetas[w]
+        a0 = a[ma]
+        b0 = b[mb]
+        va = VA[r]
+        vb = VB[r]
+        _tilt_into(a[la : ua + 1], a0, theta, la - ma, va, bits)
+        va[ua - la + 1 :] = 0.0
+        _tilt_into(b[lb : ub + 1], b0, theta, lb - mb, vb, bits)
+        vb[ub - lb + 1 :] = 0.0
+
+
+@njit(cache=True)
+def scatter_fft_rows(a, b, rows, thetas, which, C, own_lo, own_hi, out, covered):
+    """Untilt the kept part (C' >= e^-_W_FFT of its maximum) of each window's owned k range.
+
+    Rows of C are circular convolutions of length L = C.shape[1], which may be shorter than the
+    linear length m: index i of the linear result is exact (free of wrap-around) for
+    m - L <= i <= L - 1, and only those indices are read.
+    """
+    cut = math.exp(-_W_FFT)
+    L = C.shape[1]
+    for r in range(which.size):
+        w = which[r]
+        ma, mb, la, ua, lb, ub = rows[w, 1], rows[w, 2], rows[w, 3], rows[w, 4], rows[w, 5], \
+            rows[w, 6]
+        m = (ua - la) + (ub - lb) + 1
+        i_lo = max(0, m - L)
+        i_hi = min(m, L) - 1
+        c = C[r]
+        cmax = 0.0
+        for i in range(i_lo, i_hi + 1):
+            if c[i] > cmax:
+                cmax = c[i]
+        keep = cut * cmax
+        base = a[ma] + b[mb]
+        mode = ma + mb
+        theta = thetas[w]
+        k0 = la + lb
+        for k in range(max(own_lo[w], k0 + i_lo), min(own_hi[w], k0 + i_hi) + 1):
+            v = c[k - k0]
+            if v >= keep:
+                out[k] = math.log(v) + base + theta * (mode - k)
+                covered[k] = True
+
+
+@njit(cache=True)
+def fill_gaps_direct(a, b, nda, ndb, merged, out, covered):
+    """Direct tilted windows over every run of k not yet covered."""
+    n = out.size - 1
+    k = 0
+    while k <= n:
+        if covered[k]:
+            k += 1
+            continue
+        e = k
+        while e + 1 <= n and not covered[e + 1]:
+            e += 1
+        combine_direct_range(a, b, nda, ndb, merged, out, k, e)
+        k = e + 1
