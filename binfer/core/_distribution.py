@@ -121,8 +121,11 @@ class PoissonBinomial:
             else:
                 order = np.argsort(p, kind="stable")
                 sp, sc = p[order], c[order]
-            starts = np.flatnonzero(np.r_[True, sp[1:] != sp[:-1]])
-            uniq, tot = sp[starts], np.add.reduceat(sc, starts).astype(np.int64)
+            starts = np.flatnonzero(np.concatenate(([True], sp[1:] != sp[:-1])))
+            if starts.size == sp.size:  # all distinct (the common case): nothing to merge
+                uniq, tot = sp, sc.astype(np.int64)
+            else:
+                uniq, tot = sp[starts], np.add.reduceat(sc, starts).astype(np.int64)
         uniq.setflags(write=False)
         tot.setflags(write=False)
         return uniq, tot

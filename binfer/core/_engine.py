@@ -8,20 +8,30 @@ Algorithm ("tilted windows on a product tree")
 ----------------------------------------------
 Every node of a product tree holds the full log-PMF of the trials below it, relatively accurate at
 every k.  Leaves are exact: a group of ``n`` trials with a common ``p`` is a binomial block
-(Loader's algorithm), and runs of single trials with distinct p are built by a log-space recursion.
-Two nodes A and B are combined window by window.  For a window centred near k0 both are
-exponentially tilted, ``A'(j) = A(j) e^(theta j)`` (a tilted Poisson-binomial is again one, with
-``p' = expit(logit p + theta)``), with theta chosen so that the tilted product peaks at k0.
-Only the coefficients within ``e^-T`` of each tilted maximum are kept (A and B are log-concave, so
-this is an interval found by bisection, ~11 tilted sd wide), they are convolved in linear scale
-(FFT for large bands, ``numpy.convolve`` for small ones) and untilted:
-``log C(k) = log C'(k) - theta k``.  A window's result is kept only where ``C'(k)`` is within
-``e^-W`` of its maximum, where the convolution's rounding error (relative to the maximum) is still
-tiny *relative to the value*.  Windows are placed until every k of C is covered.
+(Loader's algorithm), and runs of single trials (sorted by p) are built in chunks of ``_LEAF`` by a
+tilted linear recursion (``_kernels.leaf_chunks``).  Two nodes A and B are combined window by
+window.  For a window both are exponentially tilted, ``A'(j) = A(j) e^(theta j)`` (a tilted
+Poisson-binomial is again one, with ``p' = expit(logit p + theta)``), with theta chosen so that
+the tilted product peaks where the window is wanted; only each factor's band within ``e^-T`` of
+its tilted maximum is kept (A and B are log-concave, so the band is an interval, found by
+bisection), the bands are convolved in linear scale and the result untilted:
+``log C(k) = log C'(k) - theta k``.  Two kinds of window (``_kernels``):
 
-The cost of one combination is O(n log n) (about n / (8 sd) windows, each an FFT of ~20 sd points),
-so the whole tree is O(N log^2 N), sub-quadratic, and accurate to ~1e-12 relative at every k,
-including far below the double-precision range (the logs never underflow).
+* direct windows sum the non-negative terms of C'(k) one k at a time (four at a time in the
+  inner loop): relatively accurate at every k, so a window is valid wherever its truncation is
+  negligible (C' >= e^-26 of the factors' maxima), about +-7 tilted sd;
+* FFT windows, where both factors are wide (tilted sd >= ``_FFT_MIN_SD``): batched real FFTs
+  (scipy.fft) of circular length just long enough that the window's own range of k is free of
+  wrap-around; valid where C' >= e^-9 of its maximum (the FFT's rounding is relative to the
+  maximum), about +-4.2 tilted sd.
+
+The narrow lower levels of the tree run in one compiled loop; the products above place FFT
+windows ~7 tilted sd apart and fill whatever they leave (tails where the tilted sd is small, any
+gap) with direct windows.  Cost: a direct window costs ~23 sd multiply-adds per output, an FFT
+window O(log sd) per output, so the tree is sub-quadratic (O(N) for the narrow levels, whose
+width is capped, and O(N log^2 N) above), and accurate to ~2e-12 relative at every k (measured
+against mpmath and R; ``benchmarks/accuracy_report.py``), including far below the double range
+(the logs never underflow).  The compiled kernels are in :mod:`binfer.core._kernels` (numba).
 
 References
 ----------
@@ -43,8 +53,11 @@ from ._kernels import (
     fill_fft_rows,
     fill_gaps_direct,
     leaf_chunks,
+    linear_chunks,
     plan_fft_windows,
+    rescale_cut,
     scatter_fft_rows,
+    tree_narrow,
 )
 from ._logbinom import binom_logpmf_all
 
@@ -56,10 +69,19 @@ _LEAF = 256
 _FFT_MIN_SD = 40.0
 # FFT windows are placed this many tilted sd apart (each keeps about +-3.7 sd).
 _STEP_SD = 7.0
+# Leaves of the FFT method (plain recursion; a real FFT pays off only above this size).
+_FFT_LEAF = 256
 # Threads for the batched FFTs (scipy.fft's workers).
 _WORKERS = -1
+# ... but only for batches of at least this many elements.
+_THREADED_MIN = 200_000
 # Elements per batch of FFT windows (bounds memory: ~16 bytes each, a few arrays).
 _BATCH_ELEMS = 4_000_000
+
+
+def _workers(elements: int) -> int:
+    """Threads for one batched FFT: starting threads costs more than it saves on small batches."""
+    return 1 if elements < _THREADED_MIN else _WORKERS
 
 
 def _log_direct_conv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -73,22 +95,6 @@ def _log_direct_conv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return logsumexp(mat, axis=0)
 
 
-def _linear_recursion(pt: np.ndarray, qt: np.ndarray) -> np.ndarray:
-    """PMFs of the rows of ``pt`` (chunks of trials, q = ``qt``): P(j) <- q P(j) + p P(j-1)."""
-    n_chunks, chunk = pt.shape
-    # coefficient-major layout: each update touches contiguous rows of chunks
-    P = np.zeros((chunk + 1, n_chunks))
-    P[0] = 1.0
-    ptT, qtT = np.ascontiguousarray(pt.T), np.ascontiguousarray(qt.T)
-    tmp = np.empty((chunk, n_chunks))
-    for i in range(chunk):
-        t = tmp[: i + 1]
-        np.multiply(P[: i + 1], ptT[i], out=t)
-        P[: i + 2] *= qtT[i]
-        P[1 : i + 2] += t
-    return P.T
-
-
 def bernoulli_chunk_matrix(p: np.ndarray, chunk: int = _LEAF) -> tuple[np.ndarray, np.ndarray]:
     """Log-PMFs of chunks of single trials (0 < p < 1) as rows of a matrix, and the chunk sizes.
 
@@ -96,7 +102,10 @@ def bernoulli_chunk_matrix(p: np.ndarray, chunk: int = _LEAF) -> tuple[np.ndarra
     coefficients in range, and neighbouring chunks combine with small dynamic range).  Entries
     past a chunk's size are -inf.
     """
-    return leaf_chunks(np.sort(np.asarray(p, dtype=float)), int(chunk))
+    p = np.asarray(p, dtype=float)
+    if p.size > 1 and not bool(np.all(p[1:] >= p[:-1])):
+        p = np.sort(p)
+    return leaf_chunks(p, int(chunk))
 
 
 def _fft_windows(a, b, rows, thetas, out, covered) -> None:
@@ -135,9 +144,10 @@ def _fft_windows(a, b, rows, thetas, out, covered) -> None:
         VA = work[0, : which.size * nfft].reshape(which.size, nfft)
         VB = work[1, : which.size * nfft].reshape(which.size, nfft)
         fill_fft_rows(a, b, rows, thetas, which, VA, VB)
-        F = sfft.rfft(VA, axis=1, workers=_WORKERS)
-        F *= sfft.rfft(VB, axis=1, workers=_WORKERS)
-        C = sfft.irfft(F, nfft, axis=1, workers=_WORKERS)
+        workers = _workers(VA.size)
+        F = sfft.rfft(VA, axis=1, workers=workers)
+        F *= sfft.rfft(VB, axis=1, workers=workers)
+        C = sfft.irfft(F, nfft, axis=1, workers=workers)
         scatter_fft_rows(a, b, rows, thetas, which, C, own_lo, own_hi, out, covered)
 
 
@@ -152,7 +162,8 @@ def combine_tilted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     merged = np.sort(np.concatenate([nda, ndb]), kind="stable")
     out = np.empty(a.size + b.size - 1)
     covered = np.zeros(out.size, dtype=bool)
-    if min(a.size, b.size) > 4 * _FFT_MIN_SD:
+    # a tilted Poisson-binomial of n trials has variance at most n / 4
+    if min(a.size, b.size) - 1 >= 4.0 * _FFT_MIN_SD**2:
         rows, thetas = plan_fft_windows(a, b, nda, ndb, merged, float(_FFT_MIN_SD),
                                         float(_STEP_SD))
         if rows.shape[0]:
@@ -204,43 +215,31 @@ def banded_fft_product(P: np.ndarray, off: np.ndarray, mu: np.ndarray, var: np.n
             delta = np.zeros((1, P.shape[1]))
             delta[0, 0] = 1.0
             P = np.vstack([P, delta])
-            off, mu, var = np.r_[off, 0], np.r_[mu, 0.0], np.r_[var, 0.0]
+            off, mu, var = np.append(off, 0), np.append(mu, 0.0), np.append(var, 0.0)
         m = 2 * P.shape[1] - 1
         nfft = sfft.next_fast_len(m, real=True)
-        F = sfft.rfft(P, nfft, axis=1, workers=_WORKERS)
-        P = sfft.irfft(F[0::2] * F[1::2], nfft, axis=1, workers=_WORKERS)[:, :m]
+        workers = _workers(P.shape[0] * nfft)
+        F = sfft.rfft(P, nfft, axis=1, workers=workers)
+        P = sfft.irfft(F[0::2] * F[1::2], nfft, axis=1, workers=workers)
         off = off[0::2] + off[1::2]
         mu = mu[0::2] + mu[1::2]
         var = var[0::2] + var[1::2]
-        top = P.max(axis=1)
-        P /= top[:, None]
-        lscale += float(np.log(top).sum())
-        t = 11.0 * np.sqrt(var) + 40.0
-        lo = np.clip(np.floor(mu - t).astype(np.int64) - off, 0, m - 1)
-        hi = np.clip(np.ceil(mu + t).astype(np.int64) - off, 0, m - 1)
-        width = int((hi - lo).max()) + 1
-        if width < m:
-            Pp = np.concatenate([P, np.zeros((P.shape[0], width))], axis=1)
-            P = Pp[np.arange(P.shape[0])[:, None], lo[:, None] + np.arange(width)]
-            off = off + lo
+        P, off, ls = rescale_cut(P, m, off, mu, var)
+        lscale += ls
     return np.maximum(P[0], 0.0), int(off[0]), lscale
 
 
-def _fft_logpmf(p: np.ndarray, blocks: list[np.ndarray], leaf: int = 16) -> np.ndarray:
+def _fft_logpmf(p: np.ndarray, blocks: list[np.ndarray], leaf: int = _FFT_LEAF) -> np.ndarray:
     """The peers' method: linear-scale FFT product tree (absolute accuracy ~1e-16 only).
 
-    Single trials go through a vectorised recursion in chunks of ``leaf`` and then a
+    Single trials go through a compiled recursion in chunks of ``leaf`` and then a
     level-by-level product tree in which every level is one batched real FFT (pairs of rows);
     binomial blocks join at the end.
     """
     nodes = [np.exp(x) for x in blocks]
     if p.size:
-        n_chunks = -(-p.size // leaf)
-        pp = np.concatenate([p, np.zeros(n_chunks * leaf - p.size)]).reshape(n_chunks, leaf)
-        qq = 1.0 - pp
-        P, off, _ = banded_fft_product(_linear_recursion(pp, qq),
-                                       np.zeros(n_chunks, dtype=np.int64),
-                                       pp.sum(axis=1), (pp * qq).sum(axis=1))
+        P, mu, var = linear_chunks(p, leaf)
+        P, off, _ = banded_fft_product(P, np.zeros(P.shape[0], dtype=np.int64), mu, var)
         row = np.zeros(p.size + 1)
         take = min(P.size, p.size + 1 - off)
         row[off : off + take] = P[:take]
@@ -272,7 +271,8 @@ def interior_logpmf(p: np.ndarray, counts: np.ndarray, method: str = "tilted") -
         raise ValueError(f"method must be 'auto', 'tilted', 'direct' or 'fft', got {method!r}")
     if single.any():
         M, sizes = bernoulli_chunk_matrix(p[single], _LEAF)
-        nodes += [M[c, : sizes[c] + 1] for c in range(M.shape[0])]
+        # the narrow lower levels in one compiled loop (a tilted variance is at most n / 4)
+        nodes += list(tree_narrow(M, sizes, int(min(4.0 * _FFT_MIN_SD**2, 1e18))))
     if not nodes:
         return np.zeros(1)
     return _tree(nodes, combine_tilted)
