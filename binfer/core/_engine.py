@@ -220,7 +220,9 @@ def banded_fft_product(P: np.ndarray, off: np.ndarray, mu: np.ndarray, var: np.n
         nfft = sfft.next_fast_len(m, real=True)
         workers = _workers(P.shape[0] * nfft)
         F = sfft.rfft(P, nfft, axis=1, workers=workers)
-        P = sfft.irfft(F[0::2] * F[1::2], nfft, axis=1, workers=workers)
+        Fe = F[0::2]
+        Fe *= F[1::2]
+        P = sfft.irfft(Fe, nfft, axis=1, workers=workers)
         off = off[0::2] + off[1::2]
         mu = mu[0::2] + mu[1::2]
         var = var[0::2] + var[1::2]

@@ -233,13 +233,44 @@ def _log_recursion_row(p, m, out):
         out[0] += lq
 
 
+@njit(cache=True, fastmath={"contract"})
+def _recursion(pt, qt, m, P, Q):
+    """PMF of m Bernoulli(pt[i]) trials (qt = 1 - pt, given separately for accuracy) by the
+    recursion P(j) <- q P(j) + p P(j - 1), two trials per pass:
+    P(j) <- q1 q2 P(j) + (p1 q2 + q1 p2) P(j - 1) + p1 p2 P(j - 2).  Every term is
+    non-negative, so each coefficient is relatively accurate (~2 m eps) unless it underflows.
+    P and Q are work buffers of length >= m + 3; the PMF is returned at offset 2 (two leading
+    zeros let the loop read P(j - 2) without a branch)."""
+    P[: m + 3] = 0.0
+    Q[: m + 3] = 0.0
+    P[2] = 1.0
+    cur = 0  # degree so far
+    i = 0
+    while i + 1 < m:
+        c0 = qt[i] * qt[i + 1]
+        c1 = pt[i] * qt[i + 1] + qt[i] * pt[i + 1]
+        c2 = pt[i] * pt[i + 1]
+        for j in range(cur + 3):
+            Q[2 + j] = c0 * P[2 + j] + c1 * P[1 + j] + c2 * P[j]
+        P, Q = Q, P
+        cur += 2
+        i += 2
+    if i < m:
+        a = pt[i]
+        b = qt[i]
+        for j in range(cur + 2):
+            Q[2 + j] = b * P[2 + j] + a * P[1 + j]
+        P, Q = Q, P
+    return P
+
+
 @njit(cache=True)
 def leaf_chunks(p, chunk):
     """Log-PMFs of consecutive chunks of single trials (sorted p, 0 < p < 1), one row each.
 
     Each chunk is tilted to p' = expit(logit p + theta), theta = -logit of its median, and built
-    by the linear recursion P(j) <- q' P(j) + p' P(j - 1), which adds non-negative terms only
-    (every coefficient relatively accurate, ~2 L eps).  Untilting:
+    by the linear recursion (:func:`_recursion`), which adds non-negative terms only (every
+    coefficient relatively accurate, ~2 L eps).  Untilting:
     log P(j) = log P'(j) - theta j + sum_i log(q_i + p_i e^theta).  A chunk whose tilted
     coefficients come near underflow is redone by the log-space recursion.  Entries past a
     chunk's size are -inf.  Returns the matrix and the chunk sizes.
@@ -248,8 +279,10 @@ def leaf_chunks(p, chunk):
     n_chunks = (n + chunk - 1) // chunk
     M = np.full((n_chunks, chunk + 1), -np.inf)
     sizes = np.empty(n_chunks, dtype=np.int64)
-    P = np.empty(chunk + 1)
-    Q = np.empty(chunk + 1)
+    P = np.empty(chunk + 3)
+    Q = np.empty(chunk + 3)
+    pt = np.empty(chunk)
+    qt = np.empty(chunk)
     for c in range(n_chunks):
         lo = c * chunk
         m = min(chunk, n - lo)
@@ -258,25 +291,23 @@ def leaf_chunks(p, chunk):
         med = pc[(m - 1) // 2]
         theta = -(math.log(med) - math.log1p(-med))
         norm = 0.0
-        P[0] = 1.0
         for i in range(m):
-            z = math.log(pc[i]) - math.log1p(-pc[i]) + theta
+            lq = math.log1p(-pc[i])
+            z = (math.log(pc[i]) - lq) + theta
+            e = math.exp(-abs(z))
+            # p' = 1 / (1 + e^-z), q' = e^-z p' (z > 0; mirrored for z <= 0)
             if z > 0:
-                pt = 1.0 / (1.0 + math.exp(-z))
-                qt = math.exp(-z) * pt
-                norm += math.log1p(-pc[i]) + z + math.log1p(math.exp(-z))
+                pt[i] = 1.0 / (1.0 + e)
+                qt[i] = e * pt[i]
+                norm += lq + z + math.log1p(e)
             else:
-                qt = 1.0 / (1.0 + math.exp(z))
-                pt = math.exp(z) * qt
-                norm += math.log1p(-pc[i]) + math.log1p(math.exp(z))
-            Q[0] = P[0] * qt
-            for j in range(1, i + 1):
-                Q[j] = P[j] * qt + P[j - 1] * pt
-            Q[i + 1] = P[i] * pt
-            P, Q = Q, P
+                qt[i] = 1.0 / (1.0 + e)
+                pt[i] = e * qt[i]
+                norm += lq + math.log1p(e)
+        R = _recursion(pt, qt, m, P, Q)
         bad = False
         for j in range(m + 1):
-            if P[j] < 1e-280:
+            if R[2 + j] < 1e-280:
                 bad = True
                 break
         row = M[c]
@@ -284,7 +315,7 @@ def leaf_chunks(p, chunk):
             _log_recursion_row(pc, m, row[: m + 1])
         else:
             for j in range(m + 1):
-                row[j] = math.log(P[j]) - theta * j + norm
+                row[j] = math.log(R[2 + j]) - theta * j + norm
     return M, sizes
 
 
@@ -484,30 +515,29 @@ def tree_narrow(M, sizes, max_trials):
     return nodes
 
 
-@njit(cache=True, fastmath={"contract"})
+@njit(cache=True)
 def linear_chunks(p, chunk):
     """PMFs (linear scale) of consecutive chunks of single trials, one row each (the FFT
-    method's leaves: P(j) <- q P(j) + p P(j - 1)), padded with zeros; and each chunk's mean
-    and variance."""
+    method's leaves, by :func:`_recursion`), padded with zeros; and each chunk's mean and
+    variance."""
     n = p.size
     n_chunks = (n + chunk - 1) // chunk
     M = np.zeros((n_chunks, chunk + 1))
     mu = np.zeros(n_chunks)
     var = np.zeros(n_chunks)
+    P = np.empty(chunk + 3)
+    Q = np.empty(chunk + 3)
+    qt = np.empty(chunk)
     for c in range(n_chunks):
         lo = c * chunk
         m = min(chunk, n - lo)
-        P = M[c]
-        P[0] = 1.0
+        pc = p[lo : lo + m]
         for i in range(m):
-            a = p[lo + i]
-            b = 1.0 - a
-            mu[c] += a
-            var[c] += a * b
-            P[i + 1] = P[i] * a
-            for j in range(i, 0, -1):
-                P[j] = P[j] * b + P[j - 1] * a
-            P[0] *= b
+            qt[i] = 1.0 - pc[i]
+            mu[c] += pc[i]
+            var[c] += pc[i] * qt[i]
+        R = _recursion(pc, qt, m, P, Q)
+        M[c, : m + 1] = R[2 : m + 3]
     return M, mu, var
 
 
