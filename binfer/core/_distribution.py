@@ -150,6 +150,8 @@ class PoissonBinomial:
         if method == "auto":
             method = "direct" if int(ci.sum()) <= _AUTO_DIRECT_MAX else "tilted"
         inner = interior_logpmf(pi, ci, method)
+        if inner.size == self.n_trials + 1:  # no trial has p = 0 or 1
+            return inner
         out = np.full(self.n_trials + 1, -np.inf)
         out[sure : sure + inner.size] = inner
         return out
@@ -203,6 +205,7 @@ class PoissonBinomial:
             if method not in _METHODS:
                 raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
             arr = self._compute_logpmf(method)
+            return arr if log else np.exp(arr)  # a fresh array: nothing to protect
         return arr.copy() if log else np.exp(arr)
 
     # ------------------------------------------------------------------ pointwise

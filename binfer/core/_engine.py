@@ -250,8 +250,9 @@ def _fft_logpmf(p: np.ndarray, blocks: list[np.ndarray], leaf: int = _FFT_LEAF) 
         return np.zeros(1)
     c = _tree(nodes, combine_fft_linear)
     np.maximum(c, 0.0, out=c)
+    c /= c.sum()
     with np.errstate(divide="ignore"):
-        return np.log(c / c.sum())
+        return np.log(c, out=c)
 
 
 def interior_logpmf(p: np.ndarray, counts: np.ndarray, method: str = "tilted") -> np.ndarray:
