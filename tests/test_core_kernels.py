@@ -62,7 +62,10 @@ def test_leaf_chunks_against_mpmath_including_the_log_space_fallback():
 @given(seed=st.integers(0, 2**32 - 1), na=st.integers(1, 90), nb=st.integers(1, 90),
        spread=st.floats(0.0, 12.0))
 def test_combine_tilted_against_mpmath(mode, seed, na, nb, spread):
-    """Every k of a product, deep tails included, to 1e-12 relative (in the log's scale)."""
+    """Every k of a product, deep tails included, to 4e-12 relative (in the log's scale).
+
+    Direct windows are good to ~1e-14; an FFT window keeps values down to e^-9 of its maximum,
+    where its rounding (a few eps of the maximum) is up to ~e^9 * 4 eps = 3.6e-12 relative."""
     rng = np.random.default_rng(seed)
     p = 1.0 / (1.0 + np.exp(-rng.normal(0.0, spread, na + nb)))
     p = np.clip(p, 1e-300, 1 - 1e-16)
@@ -75,7 +78,7 @@ def test_combine_tilted_against_mpmath(mode, seed, na, nb, spread):
     finally:
         engine._FFT_MIN_SD = saved
     err = np.abs(got - ref) / np.maximum(1.0, np.abs(ref) / 700.0)
-    assert err.max() < 1e-12
+    assert err.max() < (4e-12 if mode != "direct" else 5e-13)  # 5e-13: 4 ulp of a log near 700
 
 
 def test_direct_range_fills_only_the_asked_range():
