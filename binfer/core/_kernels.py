@@ -7,8 +7,8 @@ What they bought (benchmarks/README.md, same machine, same p): the default tail-
 N = 1e4 went from 1.2 x fast-poibin's O(N^2) "dp" time to about 0.17 x, at N = 1e6 from 6.4 x
 fast-poibin's FFT time to about 1 x.
 
-Compiled with ``cache=True``: the first call in a fresh installation compiles them (some
-seconds, once); later processes load the cache.
+Compiled with ``cache=True``: the first call in a fresh installation compiles them (about half
+a minute, once); later processes load the cache.
 """
 
 from __future__ import annotations
