@@ -55,6 +55,7 @@ from ._kernels import (
     leaf_chunks,
     linear_chunks,
     plan_fft_windows,
+    product_slopes,
     rescale_cut,
     scatter_fft_rows,
     tree_narrow,
@@ -77,6 +78,13 @@ _WORKERS = -1
 _THREADED_MIN = 200_000
 # Elements per batch of FFT windows (bounds memory: ~16 bytes each, a few arrays).
 _BATCH_ELEMS = 4_000_000
+
+
+def _narrow_max_trials() -> int:
+    """Largest number of trials whose tilted sd stays below ``_FFT_MIN_SD`` at every tilt (a
+    tilted Poisson-binomial of n trials has variance at most n / 4): products of such factors
+    need no FFT windows."""
+    return int(min(4.0 * _FFT_MIN_SD**2, 1e18)) - 1 if _FFT_MIN_SD > 0 else -1
 
 
 def _workers(elements: int) -> int:
@@ -157,13 +165,10 @@ def combine_tilted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Tilted windows: FFT windows where both factors are wide (tilted sd >= ``_FFT_MIN_SD``),
     direct windows everywhere else and wherever an FFT window's kept run fell short.
     """
-    nda = np.sort(-np.diff(a), kind="stable")
-    ndb = np.sort(-np.diff(b), kind="stable")
-    merged = np.sort(np.concatenate([nda, ndb]), kind="stable")
+    nda, ndb, merged = product_slopes(a, b)
     out = np.empty(a.size + b.size - 1)
     covered = np.zeros(out.size, dtype=bool)
-    # a tilted Poisson-binomial of n trials has variance at most n / 4
-    if min(a.size, b.size) - 1 >= 4.0 * _FFT_MIN_SD**2:
+    if min(a.size, b.size) - 1 > _narrow_max_trials():
         rows, thetas = plan_fft_windows(a, b, nda, ndb, merged, float(_FFT_MIN_SD),
                                         float(_STEP_SD))
         if rows.shape[0]:
@@ -274,8 +279,8 @@ def interior_logpmf(p: np.ndarray, counts: np.ndarray, method: str = "tilted") -
         raise ValueError(f"method must be 'auto', 'tilted', 'direct' or 'fft', got {method!r}")
     if single.any():
         M, sizes = bernoulli_chunk_matrix(p[single], _LEAF)
-        # the narrow lower levels in one compiled loop (a tilted variance is at most n / 4)
-        nodes += list(tree_narrow(M, sizes, int(min(4.0 * _FFT_MIN_SD**2, 1e18))))
+        # the narrow lower levels in one compiled loop
+        nodes += list(tree_narrow(M, sizes, _narrow_max_trials()))
     if not nodes:
         return np.zeros(1)
     return _tree(nodes, combine_tilted)

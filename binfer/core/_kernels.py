@@ -489,11 +489,18 @@ def _merge_sorted(x, y):
 
 
 @njit(cache=True)
-def combine_direct(a, b):
-    """Log-PMF of the sum (log-PMFs a, b: log-concave, finite) by direct tilted windows only."""
+def product_slopes(a, b):
+    """What every window placement of a product reads: the sorted negated first differences of
+    a and of b, and both merged (the tilts at which the product's tilted mode moves)."""
     nda = _slopes(a)
     ndb = _slopes(b)
-    merged = _merge_sorted(nda, ndb)
+    return nda, ndb, _merge_sorted(nda, ndb)
+
+
+@njit(cache=True)
+def combine_direct(a, b):
+    """Log-PMF of the sum (log-PMFs a, b: log-concave, finite) by direct tilted windows only."""
+    nda, ndb, merged = product_slopes(a, b)
     out = np.empty(a.size + b.size - 1)
     combine_direct_range(a, b, nda, ndb, merged, out, 0, out.size - 1)
     return out
