@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .core._checks import plain
+
 __all__ = ["OneArm", "TwoArm", "one_arm", "two_arm", "as_frame", "describe_rows"]
 
 
@@ -80,7 +82,7 @@ def as_frame(data) -> pd.DataFrame:
 
 
 def _row(frame: pd.DataFrame, pos: int) -> str:
-    return f"row {frame.index[pos]!r} (position {pos})"
+    return f"row {plain(frame.index[pos])} (position {pos})"
 
 
 def _column(frame: pd.DataFrame, name, role: str) -> pd.Series:
@@ -113,23 +115,26 @@ def _counts(frame: pd.DataFrame, name, role: str) -> np.ndarray:
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"column {name!r}, {_row(frame, pos)}: {col.iloc[pos]!r} is not a finite number"
+            f"column {name!r}, {_row(frame, pos)}: {plain(col.iloc[pos])} is not a finite number"
         )
     bad = values < 0
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"column {name!r}, {_row(frame, pos)}: {col.iloc[pos]!r} is negative; counts are >= 0"
+            f"column {name!r}, {_row(frame, pos)}: {plain(col.iloc[pos])} is negative; "
+            "counts are >= 0"
         )
     bad = values != np.floor(values)
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"column {name!r}, {_row(frame, pos)}: {col.iloc[pos]!r} is not a whole number"
+            f"column {name!r}, {_row(frame, pos)}: {plain(col.iloc[pos])} is not a whole number"
         )
     if values.size and values.max() > 2**53:
         pos = int(np.argmax(values))
-        raise ValueError(f"column {name!r}, {_row(frame, pos)}: {col.iloc[pos]!r} is too large")
+        raise ValueError(
+            f"column {name!r}, {_row(frame, pos)}: {plain(col.iloc[pos])} is too large"
+        )
     return values.astype(np.int64)
 
 
@@ -152,8 +157,12 @@ def _pair(frame, events, trials, *, allow_zero_trials: bool) -> tuple[np.ndarray
 
 
 def _labels(frame: pd.DataFrame, group, role: str) -> pd.Index:
+    """The labels: column ``group``; if None, the canonical column named ``role`` (``"group"``
+    for one-arm data, ``"study"`` for two-arm data) when the data has one; else the row index."""
     if group is None:
-        return frame.index
+        if role not in frame.columns:
+            return frame.index
+        group = role
     col = _column(frame, group, role)
     missing = col.isna().to_numpy()
     if missing.any():
@@ -192,9 +201,12 @@ def one_arm(
 ) -> OneArm:
     """Validated one-arm counts from grouped rows, or from one row per subject.
 
+    ``group=None`` uses the column ``group`` if the data has one, else the row index.
     With ``outcome`` set, each row is one subject: ``outcome`` is 0/1 (or False/True) and ``group``
-    names its group (no ``group``: one group, ``"all"``); the rows are aggregated per group,
-    groups in order of first appearance.
+    names its group (no ``group`` and no column ``group``: one group, ``"all"``); the rows are
+    aggregated per group, groups in sorted label order, or in the order of the categories when
+    the group column is a pandas Categorical (so the row order never changes a result, and an
+    ordered factor orders the groups as a trend test expects).
     """
     frame = as_frame(data)
     if outcome is not None:
@@ -213,11 +225,13 @@ def _aggregate(frame: pd.DataFrame, outcome, group, min_groups: int) -> OneArm:
         raise ValueError(
             f"column {outcome!r}, {_row(frame, pos)}: outcome {y[pos]} is not 0 or 1"
         )
-    if group is None:  # every subject in one group
+    if group is None and "group" not in frame.columns:  # every subject in one group
         labels = pd.Index(np.full(y.size, "all", dtype=object))
     else:
         labels = _labels(frame, group, "group")
-    codes, uniques = pd.factorize(labels, sort=False)
+    # Sorted labels (a Categorical: its categories' order, unused ones dropped), not the order of
+    # first appearance: shuffling the subjects must not change the groups' order.
+    codes, uniques = pd.factorize(labels, sort=True)
     e = np.bincount(codes, weights=y, minlength=uniques.size).astype(np.int64)
     n = np.bincount(codes, minlength=uniques.size).astype(np.int64)
     _min_groups(e.size, min_groups, "group")
@@ -234,7 +248,10 @@ def two_arm(
     study=None,
     min_studies: int = 1,
 ) -> TwoArm:
-    """Validated two-arm counts, one row per study (trials must be >= 1 in both arms)."""
+    """Validated two-arm counts, one row per study (trials must be >= 1 in both arms).
+
+    ``study=None`` uses the column ``study`` if the data has one, else the row index.
+    """
     frame = as_frame(data)
     et, nt = _pair(frame, events_treat, trials_treat, allow_zero_trials=False)
     ec, nc = _pair(frame, events_ctrl, trials_ctrl, allow_zero_trials=False)

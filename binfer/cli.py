@@ -82,7 +82,8 @@ def _input_options(p: argparse.ArgumentParser, *, two_arm: bool = False) -> None
                    help="use a bundled dataset (see `binfer datasets`)")
     p.add_argument("--events", default="events", help="events column (default: events)")
     p.add_argument("--trials", default="trials", help="trials column (default: trials)")
-    p.add_argument("--group", default=None, help="group label column")
+    p.add_argument("--group", default=None,
+                   help="group label column (default: the column 'group' if present)")
     p.add_argument("--outcome", default=None,
                    help="0/1 outcome column: one row per subject, aggregated by --group")
     if two_arm:
@@ -93,7 +94,8 @@ def _input_options(p: argparse.ArgumentParser, *, two_arm: bool = False) -> None
             for what in ("events", "trials"):
                 p.add_argument(f"--{what}-{arm}", default=f"{what}_{arm}",
                                help=f"{what} column of the {arm} arm (default: {what}_{arm})")
-        p.add_argument("--study", default=None, help="study label column (two-arm)")
+        p.add_argument("--study", default=None,
+                       help="study label column (two-arm; default: the column 'study' if present)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON")
     out.add_argument("--csv", action="store_true", help="print CSV")
@@ -111,6 +113,8 @@ def _pool(args) -> None:
 def _homogeneity(args) -> None:
     from .homogeneity import homogeneity_test
 
+    if args.seed is not None and args.seed < 0:  # numpy's own message would not name --seed
+        raise _Fail(f"--seed must be a non-negative integer, got {args.seed}")
     data = _read(args)
     _emit_result(homogeneity_test(data, events=args.events, trials=args.trials,
                                   method=args.method, n_resamples=args.n_resamples,
@@ -123,6 +127,9 @@ def _meta(args) -> None:
 
     data = _read(args)
     if args.two_arm:
+        if args.outcome is not None:
+            raise _Fail("--outcome takes one-arm data (one row per subject); it cannot be used "
+                        "with --two-arm")
         result = meta_two_arm(data, events_treat=args.events_treat,
                               trials_treat=args.trials_treat, events_ctrl=args.events_ctrl,
                               trials_ctrl=args.trials_ctrl, study=args.study,
@@ -131,7 +138,7 @@ def _meta(args) -> None:
         table = result.studies
     else:
         result = meta_proportion(data, events=args.events, trials=args.trials, group=args.group,
-                                 method=args.method, scale=args.scale,
+                                 outcome=args.outcome, method=args.method, scale=args.scale,
                                  conf_level=args.conf_level)
         table = result.groups
     if args.per_group:

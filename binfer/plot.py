@@ -22,6 +22,7 @@ from scipy import stats
 from ._data import one_arm
 from ._results import fmt
 from .core import Binomial, PoissonBinomial
+from .core._checks import check_count, plain
 from .pooling._meta import _SCALE_NAME, MetaProportionResult, _to_proportion
 from .pooling._meta_two_arm import MetaTwoArmResult
 from .pooling._proportion import PooledProportionResult, proportion_interval
@@ -38,7 +39,9 @@ def _new_axes(width: float, height: float):
 
 def _choice(value, options, what: str):
     if value not in options:
-        raise ValueError(f"{what} must be one of {', '.join(map(repr, options))}; got {value!r}")
+        raise ValueError(
+            f"{what} must be one of {', '.join(map(repr, options))}; got {plain(value)}"
+        )
     return value
 
 
@@ -349,7 +352,7 @@ def forest(
     else:
         rows.ref = None if ref is None else float(ref)
     if digits is not None:
-        rows.digits = int(digits)
+        rows.digits = check_count(digits, "digits", minimum=0)
     if not heterogeneity:
         rows.heterogeneity = None
     return _draw_forest(rows, ax=ax, show_weights=weights, show_estimates=estimates, title=title)
@@ -605,7 +608,12 @@ def pmf(
     if ax is None:
         ax = _new_axes(7.5, 4.5)
     mean, var = dist.mean(), dist.var()
-    pb_label = f"Poisson-binomial ({dist.p.size} groups): Var = {var:.4g}"
+    if isinstance(dist, Binomial):  # its p is a float, not one per group
+        pb_label = f"Bin({dist.n}, {dist.p:.4g}): Var = {var:.4g}"
+    else:
+        groups = dist.counts.size
+        pb_label = (f"Poisson-binomial ({groups} group{'s' if groups != 1 else ''}): "
+                    f"Var = {var:.4g}")
     okp = np.isfinite(yp)
     if log:
         finite_all = np.concatenate([yp[okp], yb[np.isfinite(yb)]])
@@ -736,7 +744,9 @@ def _funnel_grid(n: np.ndarray, n_grid: int) -> np.ndarray:
 def _check_levels(levels) -> np.ndarray:
     lv = np.atleast_1d(np.asarray(levels, dtype=float))
     if lv.ndim != 1 or lv.size == 0 or not np.all((lv > 0) & (lv < 1)):
-        raise ValueError(f"levels must be numbers in (0, 1), e.g. (0.95, 0.998); got {levels!r}")
+        raise ValueError(
+            f"levels must be numbers in (0, 1), e.g. (0.95, 0.998); got {plain(levels)}"
+        )
     return np.sort(lv)
 
 
@@ -761,7 +771,8 @@ def funnel(
     events, trials : str
         Column names of the event and trial counts.
     group : str, optional
-        Column with the group labels (default: the row index).
+        Column with the group labels (default: the column ``group`` if the data has one, else
+        the row index).
     target : float, optional
         The proportion the limits are drawn around, in (0, 1); default the pooled proportion
         sum(events) / sum(trials).
@@ -820,7 +831,7 @@ def funnel(
             or not isinstance(target, int | float | np.floating)
             or not (0 < target < 1)
         ):
-            raise ValueError(f"target must be a proportion in (0, 1), got {target!r}")
+            raise ValueError(f"target must be a proportion in (0, 1), got {plain(target)}")
         target = float(target)
         target_label = f"target {target:.3g}"
     if not 0 < target < 1:
@@ -828,10 +839,7 @@ def funnel(
             f"the pooled proportion is {target:g}: with no events (or only events) there is no "
             "spread to draw limits for; pass target="
         )
-    if isinstance(n_grid, bool) or not isinstance(n_grid, int | np.integer) or n_grid < 4:
-        raise ValueError(f"n_grid must be an integer >= 4, got {n_grid!r}")
-
-    grid = _funnel_grid(n, int(n_grid))
+    grid = _funnel_grid(n, check_count(n_grid, "n_grid", minimum=4))
     limits = np.clip(_control_limits([Binomial(int(m), target) for m in grid], lv, grid), 0, 1)
     at_n = limits[np.searchsorted(grid, n)]  # the grid holds every group's own n
     prop = x / n

@@ -80,6 +80,14 @@ def test_standard_input_and_column_options():
         (("pmf", "--p", "1.5"), None, "outside [0, 1]"),
         (("pool",), None, "no input"),
         (("homogeneity", "-", "--method", "fisher"), "events,trials\n1,4\n2,4\n", "method must"),
+        (("homogeneity", str(SURGICAL), "--method", "monte-carlo", "--n-resamples", "-5"), None,
+         "n_resamples must be a positive integer, got -5"),
+        (("homogeneity", str(SURGICAL), "--method", "monte-carlo", "--n-resamples", "0"), None,
+         "n_resamples must be a positive integer, got 0"),
+        (("homogeneity", str(SURGICAL), "--method", "monte-carlo", "--seed", "-1"), None,
+         "--seed must be a non-negative integer, got -1"),
+        (("meta", "--dataset", "bcg", "--two-arm", "--outcome", "died"), None,
+         "--outcome takes one-arm data"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, stdin, message):
@@ -121,3 +129,30 @@ def test_bundled_dataset_listing_and_printing():
     assert json.loads(out.stdout)[0]["df"] == 29
     out = run("datasets", "nope")
     assert out.returncode == 2 and "nope" in out.stderr
+
+
+def test_meta_takes_one_row_per_subject():
+    # issue 11: `binfer meta --outcome` was offered by --help and silently ignored
+    subjects = "".join(f"{g},{int(i < x)}\n" for g, x, n in (("b", 3, 10), ("a", 1, 12),
+                                                             ("c", 6, 9)) for i in range(n))
+    out = run("meta", "-", "--outcome", "died", "--group", "centre", "--per-group", "--csv",
+              stdin="centre,died\n" + subjects)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert [line.split(",")[:3] for line in lines[1:]] == [["a", "1", "12"], ["b", "3", "10"],
+                                                         ["c", "6", "9"]]
+    # the logit of each group's proportion, as metafor's escalc("PLO") (no zero cells here)
+    yi = [float(line.split(",")[3]) for line in lines[1:]]
+    assert yi == pytest.approx([np.log(1 / 11), np.log(3 / 7), np.log(6 / 3)], rel=1e-12)
+    out = run("meta", "-", "--outcome", "died", "--group", "centre", "--json",
+              stdin="centre,died\n" + subjects)
+    assert out.returncode == 0 and json.loads(out.stdout)[0]["k"] == 3
+
+
+def test_meta_labels_studies_by_the_study_column():
+    # issue 11: `binfer meta --dataset bcg --two-arm --per-group` labelled the studies 0-12
+    out = run("meta", "--dataset", "bcg", "--two-arm", "--per-group", "--json")
+    assert out.returncode == 0, out.stderr
+    labels = [row["label"] for row in json.loads(out.stdout)]
+    assert labels == list(binfer.datasets.load("bcg")["study"])
+    assert labels[0] == "Aronson 1948"

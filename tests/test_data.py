@@ -68,9 +68,9 @@ def test_individual_level_rows_are_aggregated():
         {"centre": ["b", "a", "b", "b", "a", "c"], "died": [1, 0, 0, 1, 1, 0]}
     )
     counts = one_arm(subjects, outcome="died", group="centre")
-    assert counts.labels.tolist() == ["b", "a", "c"]  # order of first appearance
-    assert counts.events.tolist() == [2, 1, 0]
-    assert counts.trials.tolist() == [3, 2, 1]
+    assert counts.labels.tolist() == ["a", "b", "c"]  # sorted, not the order of appearance
+    assert counts.events.tolist() == [1, 2, 0]
+    assert counts.trials.tolist() == [2, 3, 1]
     assert binfer.pooled_proportion(subjects, outcome="died").n_trials == 6
     bad = subjects.assign(died=[1, 0, 2, 1, 1, 0])
     with pytest.raises(ValueError, match=r"'died', row 2 \(position 2\): outcome 2 is not 0 or 1"):
@@ -133,3 +133,42 @@ def test_empty_table():
     with pytest.raises(ValueError, match="data has 0 studies; this needs at least 1"):
         binfer.meta_two_arm({"events_treat": [], "trials_treat": [], "events_ctrl": [],
                              "trials_ctrl": []})
+
+
+def test_individual_level_group_order_does_not_depend_on_row_order():
+    subjects = pd.DataFrame({"centre": ["b", "a", "b", "c", "a", "c", "c"],
+                             "died": [1, 0, 0, 1, 1, 0, 1]})
+    for seed in range(3):
+        shuffled = subjects.sample(frac=1, random_state=seed)
+        counts = one_arm(shuffled, outcome="died", group="centre")
+        assert counts.labels.tolist() == ["a", "b", "c"]
+        assert counts.events.tolist() == [1, 1, 2] and counts.trials.tolist() == [2, 2, 3]
+    # a Categorical orders the groups by its categories (unused categories are dropped)
+    order = ["c", "a", "b", "unused"]
+    cat = subjects.assign(centre=pd.Categorical(subjects.centre, categories=order, ordered=True))
+    counts = one_arm(cat.iloc[::-1], outcome="died", group="centre")
+    assert counts.labels.tolist() == ["c", "a", "b"]
+    assert counts.events.tolist() == [2, 1, 1] and counts.trials.tolist() == [3, 2, 2]
+
+
+def test_canonical_label_columns_are_used_by_default():
+    df = pd.DataFrame({"group": ["x", "y"], "events": [1, 2], "trials": [3, 4]})
+    assert one_arm(df).labels.tolist() == ["x", "y"]
+    subjects = pd.DataFrame({"group": ["y", "x", "y"], "outcome": [1, 0, 1]})
+    counts = one_arm(subjects, outcome="outcome")
+    assert counts.labels.tolist() == ["x", "y"] and counts.events.tolist() == [0, 2]
+    bcg = binfer.datasets.load("bcg")
+    assert two_arm(bcg).labels.tolist() == bcg["study"].tolist()
+    assert two_arm(bcg.drop(columns="study")).labels.tolist() == list(range(len(bcg)))
+
+
+def test_error_text_shows_no_numpy_reprs():
+    floats = pd.DataFrame({"events": [1.0, 2.5], "trials": [3, 4]})
+    with pytest.raises(ValueError, match=r"row 1 \(position 1\): 2.5 is not a whole number$"):
+        one_arm(floats)
+    labelled = pd.DataFrame({"events": [1, 5], "trials": [3, 4]}, index=pd.Index([10, 20]))
+    with pytest.raises(ValueError, match=r"row 20 \(position 1\): events 5 > trials 4") as err:
+        one_arm(labelled)
+    assert "np." not in str(err.value)
+    with pytest.raises(ValueError, match=r"conf_level must be a number in \(0, 1\), got 1.5$"):
+        binfer.pooled_proportion({"events": [1], "trials": [3]}, conf_level=np.float64(1.5))

@@ -5,6 +5,7 @@ import math
 
 import mpmath as mp
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -192,3 +193,120 @@ def test_levels_are_checked_alike():
             binfer.cmh_test(d, conf_level=bad)
     with pytest.raises(ValueError, match=r"alpha must be a number in \(0, 1\), got True"):
         binfer.homogeneity_power([0.1, 0.2], 10, alpha=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# one row per subject (outcome=), trend scores, count-like options (issue 11)
+
+# R: smokers <- c(83, 90, 129, 70); patients <- c(86, 93, 136, 82)
+#    prop.trend.test(smokers, patients)  ->  X-squared = 8.2249, df = 1, p-value = 0.004132
+SMOKERS, PATIENTS = [83, 90, 129, 70], [86, 93, 136, 82]
+
+
+def _subjects(labels, events, trials, seed=None):
+    """One row per subject (column ``y`` 0/1, label in ``arm``), optionally shuffled."""
+    rows = [(g, int(i < x)) for g, x, n in zip(labels, events, trials, strict=True)
+            for i in range(n)]
+    df = pd.DataFrame(rows, columns=["arm", "y"])
+    return df if seed is None else df.sample(frac=1, random_state=seed, ignore_index=True)
+
+
+def _cochran_armitage(x, n, s):
+    """X^2 = [sum x_i (s_i - sbar)]^2 / (p (1 - p) sum n_i (s_i - sbar)^2), by hand."""
+    x, n, s = (np.asarray(v, dtype=float) for v in (x, n, s))
+    p, sbar = x.sum() / n.sum(), (n * s).sum() / n.sum()
+    return (x * (s - sbar)).sum() ** 2 / (p * (1 - p) * (n * (s - sbar) ** 2).sum())
+
+
+def test_trend_on_subject_rows_does_not_depend_on_row_order():
+    labels = ["g1", "g2", "g3", "g4"]  # sorted = intended order
+    for seed in (None, 0, 1, 2):
+        r = binfer.trend_test(_subjects(labels, SMOKERS, PATIENTS, seed), outcome="y",
+                              group="arm")
+        assert round(r.statistic, 4) == 8.2249 and round(r.pvalue, 6) == 0.004132
+        assert r.scores.to_dict() == {"g1": 1.0, "g2": 2.0, "g3": 3.0, "g4": 4.0}
+
+
+def test_trend_follows_an_ordered_categorical_and_score_mappings():
+    names = ["none", "light", "heavy", "very heavy"]  # alphabetical order differs
+    df = _subjects(names, SMOKERS, PATIENTS, seed=3)
+    # plain strings: scored in sorted order heavy, light, none, very heavy
+    alpha = sorted(names)
+    by_name = dict(zip(names, zip(SMOKERS, PATIENTS, strict=True), strict=True))
+    x, n = zip(*(by_name[g] for g in alpha), strict=True)
+    r = binfer.trend_test(df, outcome="y", group="arm")
+    assert r.scores.index.tolist() == alpha
+    assert r.statistic == pytest.approx(_cochran_armitage(x, n, [1, 2, 3, 4]), rel=1e-12)
+    assert round(r.statistic, 4) != 8.2249
+    # an ordered Categorical gives the intended order
+    cat = df.assign(arm=pd.Categorical(df.arm, categories=names, ordered=True))
+    r = binfer.trend_test(cat, outcome="y", group="arm")
+    assert round(r.statistic, 4) == 8.2249 and r.scores.index.tolist() == names
+    # scores as a mapping label -> score (extra keys ignored)
+    doses = {"none": 0, "light": 1, "heavy": 2, "very heavy": 4, "ex-smoker": 9}
+    r = binfer.trend_test(df, outcome="y", group="arm", scores=doses)
+    assert r.statistic == pytest.approx(
+        _cochran_armitage(SMOKERS, PATIENTS, [0, 1, 2, 4]), rel=1e-12)
+    assert r.scores.to_dict() == {g: float(doses[g]) for g in alpha}
+    assert "scores: 'heavy' = 2" in repr(r)
+    with pytest.raises(ValueError, match="scores: no score for the group 'very heavy'"):
+        binfer.trend_test(df, outcome="y", group="arm", scores={"none": 0, "light": 1,
+                                                                "heavy": 2})
+    # array scores still work, in the groups' order
+    r = binfer.trend_test({"events": SMOKERS, "trials": PATIENTS}, scores=[0, 1, 2, 4])
+    assert r.statistic == pytest.approx(
+        _cochran_armitage(SMOKERS, PATIENTS, [0, 1, 2, 4]), rel=1e-12)
+    assert r.scores.tolist() == [0.0, 1.0, 2.0, 4.0]
+
+
+@pytest.mark.parametrize("func", ["homogeneity_test", "tarone_test", "trend_test"])
+def test_outcome_rows_give_the_grouped_answer(func):
+    events, trials = [2, 9, 4, 12], [30, 31, 29, 33]
+    labels = ["a", "b", "c", "d"]
+    grouped = getattr(binfer, func)({"events": events, "trials": trials})
+    subjects = getattr(binfer, func)(_subjects(labels, events, trials, seed=5), outcome="y",
+                                     group="arm")
+    assert subjects.statistic == pytest.approx(grouped.statistic, rel=1e-12)
+    assert subjects.pvalue == pytest.approx(grouped.pvalue, rel=1e-12)
+    if func == "homogeneity_test":  # and scipy's Pearson test of the same table
+        ref = stats.chi2_contingency(np.column_stack([events, np.subtract(trials, events)]),
+                                     correction=False)
+        assert subjects.statistic == pytest.approx(ref.statistic, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("option", "method", "value", "shown"),
+    [
+        ("n_resamples", "monte-carlo", -5, "-5"),
+        ("n_resamples", "monte-carlo", 0, "0"),
+        ("n_resamples", "monte-carlo", 2.5, "2.5"),
+        ("n_resamples", "monte-carlo", np.float64(3.5), "3.5"),  # not np.float64(3.5)
+        ("n_resamples", "monte-carlo", float("nan"), "nan"),
+        ("n_resamples", "exact", -1, "-1"),  # the exact test's Monte Carlo fallback
+        ("max_nodes", "exact", 0, "0"),
+        ("max_nodes", "exact", -1e6, "-1000000.0"),
+    ],
+)
+def test_count_options_are_checked(option, method, value, shown):
+    # issue 11: n_resamples=-5 gave p = -0.25 and n_resamples=0 a ZeroDivisionError
+    df = {"events": [2, 9, 4, 12], "trials": [30, 31, 29, 33]}
+    with pytest.raises(ValueError, match=f"^{option} must be a positive integer, got {shown}$"):
+        binfer.homogeneity_test(df, method=method, progress=False, **{option: value})
+
+
+def test_power_simulation_count_is_checked():
+    for bad, shown in ((0, "0"), (-3, "-3"), (np.int64(-2), "-2"), (1.5, "1.5")):
+        with pytest.raises(ValueError, match=f"^n_simulations must be a positive integer, "
+                                             f"got {shown}$"):
+            binfer.homogeneity_power([0.1, 0.2], 10, method="simulation", n_simulations=bad)
+    with pytest.raises(ValueError, match=r"got 1.5$"):
+        binfer.homogeneity_sample_size([0.1, 0.2], power=np.float64(1.5))
+
+
+def test_random_state_errors_name_the_option():
+    df = {"events": [2, 9, 4, 12], "trials": [30, 31, 29, 33]}
+    with pytest.raises(ValueError, match="^random_state must be None, a non-negative integer"):
+        binfer.homogeneity_test(df, method="monte-carlo", random_state=-1, progress=False)
+    with pytest.raises(ValueError, match="^random_state must be .* got -1"):
+        binfer.homogeneity_power([0.1, 0.2], 10, method="simulation", random_state=-1,
+                                 progress=False)

@@ -299,6 +299,26 @@ def test_pmf_bad_input():
         bplot.pmf(binfer.Binomial(10, 0.3), kind="line")
 
 
+def test_pmf_of_a_binomial(tmp_path):
+    # issue 11: the legend read dist.p.size, and a Binomial's p is a float (AttributeError)
+    ax = bplot.pmf(binfer.Binomial(30, 0.3))
+    _render(ax, tmp_path, "pmf_binomial")
+    np.testing.assert_allclose([b.get_height() for b in ax.patches],
+                               stats.binom.pmf(np.arange(31), 30, 0.3), rtol=1e-12)
+    names = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert names[0] == f"Bin(30, 0.3): Var = {30 * 0.3 * 0.7:.4g}"
+    one_group = bplot.pmf(binfer.PoissonBinomial([0.3], counts=[30]), compare_binomial=False)
+    legend = one_group.get_legend().get_texts()[0].get_text()
+    assert legend == "Poisson-binomial (1 group): Var = 6.3"
+
+
+def test_forest_labels_studies_from_the_study_column():
+    # issue 11: `binfer meta --dataset bcg --two-arm` and its forest plot labelled studies 0-12
+    bcg = binfer.datasets.load("bcg")
+    ax = bplot.forest(binfer.meta_two_arm(bcg))
+    assert [t.get_text() for t in ax.get_yticklabels()][:-1] == list(bcg["study"])
+
+
 # ---------------------------------------------------------------------------------------------
 # funnel
 

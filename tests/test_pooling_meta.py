@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import binfer
 from binfer.pooling._meta import MetaProportionResult, meta_proportion
 from binfer.pooling._meta_two_arm import MetaTwoArmResult, meta_two_arm
 
@@ -377,3 +378,31 @@ def test_back_transform_clips_to_unit_interval():
     r = meta_proportion({"events": [0, 1, 0, 2], "trials": [50, 40, 60, 30]}, scale="raw")
     assert r.confidence_interval.low < 0 and r.proportion_ci.low == 0.0
     assert 0.0 <= r.prediction_interval.low <= r.prediction_interval.high <= 1.0
+
+
+def test_meta_proportion_takes_one_row_per_subject():
+    # issue 11: meta_proportion(outcome=...) raised TypeError; the subjects of pritz1997, shuffled,
+    # must give metafor's REML fit of the grouped counts
+    ds = next(d for d in REF["one_arm"] if d["dataset"] == "pritz1997")
+    case = next(c for c in ds["cases"] if c["method"] == "REML" and c["scale"] == "logit"
+                and c["conf_level"] == 0.95)
+    rows = [(label, int(i < x)) for label, x, n in zip(ds["labels"], ds["events"], ds["trials"],
+                                                       strict=True) for i in range(n)]
+    subjects = pd.DataFrame(rows, columns=["study", "died"]).sample(frac=1, random_state=0)
+    r = meta_proportion(subjects, outcome="died", group="study", method="REML", scale="logit")
+    for name, value in (("estimate", r.estimate), ("se", r.se), ("tau2", r.tau2), ("q", r.q),
+                        ("i2", r.i2), ("pred", r.proportion)):
+        _close(value, case[name], 1e-6, name)
+    assert list(r.groups["label"]) == sorted(ds["labels"])
+    yi = dict(zip(ds["labels"], case["yi"], strict=True))
+    _close_arrays(r.groups["estimate"], [yi[g] for g in r.groups["label"]], 1e-12, "yi")
+
+
+def test_canonical_label_columns_name_groups_and_studies():
+    # issue 11: labels were the row numbers unless group=/study= was passed
+    bcg = binfer.datasets.load("bcg")
+    assert list(meta_two_arm(bcg).studies["label"]) == list(bcg["study"])
+    surgical = binfer.datasets.load("surgical")
+    assert list(meta_proportion(surgical).groups["label"]) == list(surgical["group"])
+    r = meta_proportion(HAND.rename(columns={"hospital": "group"}))
+    assert "2 groups ('A', 'C')" in r.note

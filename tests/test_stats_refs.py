@@ -163,3 +163,36 @@ def test_reference_datasets_are_consistent():
         cols = {"one-arm": ("events", "trials")}.get(spec["type"],
                                                     ("events_treat", "trials_treat"))
         assert np.all(np.asarray(spec[cols[0]]) <= np.asarray(spec[cols[1]])), name
+
+
+def _subjects(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """One row per subject (0/1 column ``y``) of a grouped table, shuffled."""
+    rows = [(g, int(i < x)) for g, x, n in zip(frame["group"], frame["events"], frame["trials"],
+                                               strict=True) for i in range(n)]
+    return pd.DataFrame(rows, columns=["group", "y"]).sample(frac=1, random_state=seed)
+
+
+def test_pooled_proportion_of_subject_rows_against_r():
+    ref = _records("pooled_proportion", dataset="surgical", method="clopper-pearson",
+                   conf_level=0.95)[0]
+    r = binfer.pooled_proportion(_subjects(_data("surgical"), 1), outcome="y",
+                                 method="clopper-pearson")
+    assert (r.n_events, r.n_trials, r.n_groups) == (ref["x"], ref["n"], 12)
+    assert r.confidence_interval.low == pytest.approx(ref["low"], rel=RTOL)
+    assert r.confidence_interval.high == pytest.approx(ref["high"], rel=RTOL)
+
+
+@pytest.mark.parametrize("ref", REFS["beta_binomial"], ids=lambda r: r["dataset"])
+def test_beta_binomial_of_subject_rows_against_vgam(ref):
+    r = binfer.beta_binomial(_subjects(_data(ref["dataset"]), 2), outcome="y",
+                             information="expected")  # the column `group` by default
+    assert r.mu == pytest.approx(ref["mu"], rel=RTOL)
+    assert r.rho == pytest.approx(ref["rho"], rel=RTOL)
+    assert r.n_groups == len(_data(ref["dataset"]))
+
+
+def test_beta_binomial_with_single_trials_is_not_identifiable():
+    # issue 11: ended in scipy's "array must not contain infs or NaNs"
+    with pytest.raises(ValueError, match=r"column 'trials': every group has trials = 1.*not "
+                                         r"identifiable.*intra-class correlation"):
+        binfer.beta_binomial({"events": [0, 1, 1, 0, 1], "trials": [1, 1, 1, 1, 1]})

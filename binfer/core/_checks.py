@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -68,19 +69,49 @@ def check_counts(counts, size: int, name: str = "counts") -> np.ndarray:
     return arr.astype(np.int64)
 
 
+def plain(value) -> str:
+    """``repr`` of a value as the user wrote it: numpy scalars and arrays shown as Python ones.
+
+    Error messages use it so that they read ``got 3.5``, not ``got np.float64(3.5)``.
+    """
+    if isinstance(value, np.generic | np.ndarray):
+        value = value.tolist()  # Python scalars (or lists of them)
+    return repr(value)
+
+
+def check_count(value, name: str, *, minimum: int = 1) -> int:
+    """A Python int >= ``minimum`` (integral floats and numpy integers accepted).
+
+    The one check of every count-like option (``n_resamples``, ``max_nodes``, ``n_simulations``,
+    ``k``...): ``ValueError: n_resamples must be a positive integer, got -5``.
+    """
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value) or value != int(value) or value < minimum):
+        expected = {0: "a non-negative integer", 1: "a positive integer"}.get(
+            minimum, f"an integer >= {minimum}")
+        raise ValueError(f"{name} must be {expected}, got {plain(value)}")
+    return int(value)
+
+
+def check_random_state(random_state, name: str = "random_state") -> np.random.Generator:
+    """``numpy.random.default_rng(random_state)``, its ValueError naming the option."""
+    try:
+        return np.random.default_rng(random_state)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be None, a non-negative integer or a numpy Generator "
+                         f"(anything numpy.random.default_rng accepts), got "
+                         f"{plain(random_state)}: {exc}") from exc
+
+
 def check_positive_int(value, name: str) -> int:
     """A Python int >= 1 (integral floats accepted)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if value != int(value) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return check_count(value, name, minimum=1)
 
 
 def check_unit_interval(value, name: str) -> float:
     """A real number strictly inside (0, 1), such as a confidence level or a test's alpha."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
-        raise ValueError(f"{name} must be a number in (0, 1), got {value!r}")
+        raise ValueError(f"{name} must be a number in (0, 1), got {plain(value)}")
     return float(value)
 
 

@@ -10,7 +10,13 @@ import numpy as np
 from scipy import stats
 
 from .._results import Result, fmt
-from ..core._checks import check_probabilities, check_unit_interval
+from ..core._checks import (
+    check_count,
+    check_probabilities,
+    check_random_state,
+    check_unit_interval,
+    plain,
+)
 from ._tests import _batches, _pearson
 
 __all__ = ["PowerResult", "homogeneity_power", "homogeneity_sample_size"]
@@ -46,7 +52,7 @@ def _trials(trials, k: int) -> np.ndarray:
     bad = ~np.isfinite(n) | (n < 1) | (n != np.floor(n))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"trials[{i}] = {n[i]!r} is not a positive integer")
+        raise ValueError(f"trials[{i}] = {plain(n[i])} is not a positive integer")
     return n.astype(np.int64)
 
 
@@ -106,6 +112,7 @@ def homogeneity_power(
         raise ValueError(f"p has {prob.size} group; the homogeneity test needs at least 2")
     n = _trials(trials, prob.size)
     alpha = check_unit_interval(alpha, "alpha")
+    n_simulations = check_count(n_simulations, "n_simulations")
     df = prob.size - 1
     ncp = _noncentrality(prob, n)
     crit = stats.chi2.isf(alpha, df)
@@ -114,8 +121,8 @@ def homogeneity_power(
                            else float(stats.chi2.sf(crit, df)), ncp, df, alpha,
                            "noncentral chi-square")
     if method != "simulation":
-        raise ValueError(f"method must be 'noncentral' or 'simulation'; got {method!r}")
-    rng = np.random.default_rng(random_state)
+        raise ValueError(f"method must be 'noncentral' or 'simulation'; got {plain(method)}")
+    rng = check_random_state(random_state)
     rejections = 0
     for size in _batches(n_simulations, _SIM_CHUNK, progress, "simulating"):
         x = rng.binomial(n, prob, size=(size, prob.size)).astype(float)
@@ -145,7 +152,8 @@ def homogeneity_sample_size(p, *, power: float = 0.8, alpha: float = 0.05) -> in
         raise ValueError(f"p has {prob.size} group; the homogeneity test needs at least 2")
     alpha = check_unit_interval(alpha, "alpha")
     if not (isinstance(power, int | float) and alpha < power < 1):
-        raise ValueError(f"power must be a number in (alpha, 1) = ({alpha}, 1), got {power!r}")
+        raise ValueError(f"power must be a number in (alpha, 1) = ({alpha}, 1), got "
+                         f"{plain(power)}")
     per_trial = _noncentrality(prob, np.ones(prob.size))
     if per_trial == 0:
         raise ValueError("p: all groups have the same p; no sample size gives power above alpha")

@@ -4,14 +4,17 @@ test; the Cochran-Armitage trend test."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from scipy import special, stats
 from tqdm import tqdm
 
 from .._data import one_arm
-from .._results import TestResult
+from .._results import TestResult, fmt
+from ..core._checks import check_count, check_random_state, plain
 from ..core._logbinom import log_choose
 from ._exact import ExactTooLarge, ffh_exact_pvalue
 
@@ -25,12 +28,20 @@ _MC_CHUNK = 1000
 
 @dataclass(frozen=True, repr=False)
 class TrendTestResult(TestResult):
-    """A trend test: a TestResult with the signed statistic ``z``."""
+    """A trend test: a TestResult with the signed statistic ``z`` and the ``scores`` used."""
 
     z: float = float("nan")
+    # The score of each group, indexed by the group labels (not compared: a Series has no ==).
+    scores: pd.Series | None = field(default=None, compare=False)
 
     def _lines(self) -> list[str]:
-        return [*super()._lines(), f"z (signed): {self.z:.4g}"]
+        lines = [*super()._lines(), f"z (signed): {self.z:.4g}"]
+        if self.scores is not None:
+            shown = [f"{plain(label)} = {fmt(score)}"
+                     for label, score in list(self.scores.items())[:8]]
+            more = ", ..." if self.scores.size > 8 else ""
+            lines.append(f"scores: {', '.join(shown)}{more}")
+        return lines
 
 
 def _pearson(events: np.ndarray, trials: np.ndarray) -> np.ndarray:
@@ -111,6 +122,9 @@ def homogeneity_test(
     max_nodes : int
         Work budget of the exact network algorithm (partial tables held at once); beyond it the
         exact test falls back to Monte Carlo on the same ordering and says so in ``note``.
+    group, outcome : str, optional
+        The group label column (default: the column ``group`` if present, else the row index);
+        ``outcome`` names a 0/1 column of one row per subject, aggregated by ``group``.
 
     Returns
     -------
@@ -149,7 +163,9 @@ def homogeneity_test(
     0.0159
     """
     if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {plain(method)}")
+    n_resamples = check_count(n_resamples, "n_resamples")
+    max_nodes = check_count(max_nodes, "max_nodes")
     counts = one_arm(data, events=events, trials=trials, group=group, outcome=outcome,
                      min_groups=2)
     x, n = counts.events, counts.trials
@@ -169,7 +185,7 @@ def homogeneity_test(
     if method == "g":
         stat = _g(x, n)
         return TestResult(stat, float(stats.chi2.sf(stat, df)), df, label[method])
-    rng = np.random.default_rng(random_state)
+    rng = check_random_state(random_state)
     if method == "monte-carlo":
         stat = float(_pearson(x.astype(float), n))
         p, se = _monte_carlo(x, n, lambda t: _pearson(t.astype(float), n), stat,
@@ -199,6 +215,16 @@ def tarone_test(data, *, events="events", trials="trials", group=None, outcome=N
     Z = (S - N) / sqrt(2 sum n_i (n_i - 1)), with S = sum (x_i - n_i p)^2 / (p (1 - p)), p the
     pooled proportion and N the total trials; one-sided (upper) p-value from N(0, 1), since
     overdispersion makes Z large.
+
+    Parameters
+    ----------
+    data : DataFrame or mapping of columns
+        One row per group (or, with ``outcome``, one row per subject).
+    events, trials : str
+        Column names.
+    group, outcome : str, optional
+        The group label column (default: the column ``group`` if present, else the row index);
+        ``outcome`` names a 0/1 column of one row per subject, aggregated by ``group``.
 
     Returns
     -------
@@ -235,7 +261,7 @@ def tarone_test(data, *, events="events", trials="trials", group=None, outcome=N
 
 def trend_test(
     data, *, events="events", trials="trials", scores=None, group=None, outcome=None
-) -> TestResult:
+) -> TrendTestResult:
     """Cochran-Armitage test for a linear trend in proportions across ordered groups.
 
     Identical to R's ``prop.trend.test``: the slope's sum of squares in the weighted regression
@@ -243,14 +269,22 @@ def trend_test(
 
     Parameters
     ----------
-    scores : array-like, optional
-        One score per group (default 1, 2, ..., k, in row order).
+    scores : mapping or array-like, optional
+        A mapping from group label to score (``{"low": 0, "mid": 1.5, "high": 4}``; labels not
+        in the data are ignored), or one score per group in the groups' order (an array or a
+        Series, read by position). Default 1, 2, ..., k in the groups' order: row order for
+        grouped rows; with ``outcome``, the sorted group labels, or the categories' order when
+        the group column is a pandas Categorical (never the order the subjects appear in).
+    group, outcome : str, optional
+        The group label column (default: the column ``group`` if present, else the row index);
+        ``outcome`` names a 0/1 column of one row per subject, aggregated by ``group``.
 
     Returns
     -------
-    TestResult
-        ``statistic`` (chi-square, 1 df), ``pvalue`` (two-sided), ``df`` = 1, and ``z``: the
-        signed square root (positive when proportions rise with the score).
+    TrendTestResult
+        ``statistic`` (chi-square, 1 df), ``pvalue`` (two-sided), ``df`` = 1, ``z``: the
+        signed square root (positive when proportions rise with the score), and ``scores``: the
+        score of each group, a Series indexed by the group labels.
 
     References
     ----------
@@ -264,17 +298,36 @@ def trend_test(
     >>> r = trend_test({"events": [83, 90, 129, 70], "trials": [86, 93, 136, 82]})
     >>> round(r.statistic, 4), round(r.pvalue, 5), round(r.z, 4)
     (8.2249, 0.00413, -2.8679)
+    >>> r.scores.tolist()
+    [1.0, 2.0, 3.0, 4.0]
     """
     counts = one_arm(data, events=events, trials=trials, group=group, outcome=outcome,
                      min_groups=2)
     x, n = counts.events.astype(float), counts.trials.astype(float)
     if scores is None:
         s = np.arange(1, counts.k + 1, dtype=float)
+    elif isinstance(scores, Mapping):
+        labels = counts.labels
+        missing = [label for label in labels if label not in scores]
+        if missing:
+            shown = ", ".join(plain(label) for label in missing[:5])
+            raise ValueError(f"scores: no score for the group{'s' if len(missing) > 1 else ''} "
+                             f"{shown}{', ...' if len(missing) > 5 else ''}")
+        s = np.empty(counts.k)
+        for i, label in enumerate(labels):
+            try:
+                s[i] = float(scores[label])
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"scores[{plain(label)}] must be a number, got "
+                                 f"{plain(scores[label])}") from exc
+        if not np.isfinite(s).all():
+            i = int(np.flatnonzero(~np.isfinite(s))[0])
+            raise ValueError(f"scores[{plain(labels[i])}] = {s[i]} is not a finite number")
     else:
         try:
             s = np.asarray(scores, dtype=float).ravel()
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"scores must be numbers, got {scores!r}") from exc
+            raise ValueError(f"scores must be numbers, got {plain(scores)}") from exc
         if s.size != counts.k:
             raise ValueError(f"scores has {s.size} entries but the data has {counts.k} groups")
         if not np.isfinite(s).all():
@@ -290,4 +343,5 @@ def trend_test(
         raise ValueError("scores: all groups have the same score; a trend needs distinct scores")
     z = float(((x - n * p) * (s - s_bar)).sum() / math.sqrt(p * (1 - p) * sxx))
     return TrendTestResult(z * z, float(stats.chi2.sf(z * z, 1)), 1,
-                           "Cochran-Armitage chi-square test for trend", z=z)
+                           "Cochran-Armitage chi-square test for trend", z=z,
+                           scores=pd.Series(s, index=counts.label_index, name="score"))

@@ -107,6 +107,9 @@ def beta_binomial(
         Which Fisher information gives the standard errors: the observed (negative Hessian at the
         MLE, default) or the expected (its mean under the fitted model; what VGAM's Fisher
         scoring reports).
+    group, outcome : str, optional
+        The group label column (default: the column ``group`` if present, else the row index);
+        ``outcome`` names a 0/1 column of one row per subject, aggregated by ``group``.
 
     Returns
     -------
@@ -145,6 +148,12 @@ def beta_binomial(
     counts = one_arm(data, events=events, trials=trials, group=group, outcome=outcome,
                      min_groups=2)
     x, n = counts.events.astype(float), counts.trials.astype(float)
+    if (n < 2).all():
+        # With n_i = 1 every BetaBin(1, a, b) is Bernoulli(a / (a + b)): the likelihood depends on
+        # mu alone, so rho (the correlation within a group) cannot be estimated.
+        raise ValueError(f"column {trials!r}: every group has trials = 1, so the beta-binomial "
+                         "model is not identifiable (the intra-class correlation rho needs "
+                         "groups of two or more trials)")
     log_ways = float(log_choose(n, x).sum())
     p = x.sum() / n.sum()
     if p in (0.0, 1.0):

@@ -20,7 +20,7 @@ from scipy import optimize, special, stats
 
 from .._data import describe_rows, one_arm
 from .._results import ConfidenceInterval, Result, fmt
-from ..core._checks import check_unit_interval
+from ..core._checks import check_unit_interval, plain
 from ._glmm import fit_binomial_normal
 
 __all__ = ["MetaProportionResult", "meta_proportion"]
@@ -77,7 +77,9 @@ class _Fit:
 
 def _choice(value, options, what: str) -> str:
     if not isinstance(value, str) or value not in options:
-        raise ValueError(f"{what} must be one of {', '.join(map(repr, options))}; got {value!r}")
+        raise ValueError(
+            f"{what} must be one of {', '.join(map(repr, options))}; got {plain(value)}"
+        )
     return value
 
 
@@ -383,17 +385,19 @@ def meta_proportion(
     method: str = "REML",
     scale: str = "logit",
     conf_level: float = 0.95,
+    outcome: str | None = None,
 ) -> MetaProportionResult:
     """Meta-analytic pooled proportion of grouped binomial counts, as metafor's ``rma``.
 
     Parameters
     ----------
     data : DataFrame or mapping of columns
-        One row per group (study, hospital, batch).
+        One row per group (study, hospital, batch), or, with ``outcome``, one row per subject.
     events, trials : str
         Column names of the event and trial counts.
     group : str, optional
-        Column with the group labels (default: the row index).
+        Column with the group labels (default: the column ``group`` if the data has one, else
+        the row index).
     method : str
         ``"EE"`` (equal / fixed effects), ``"DL"``, ``"REML"`` (default), ``"PM"``, ``"ML"``:
         inverse-variance pooling with that tau^2 estimator, as ``metafor::rma``; or ``"GLMM"``:
@@ -405,6 +409,9 @@ def meta_proportion(
         ``"raw"`` (PR).
     conf_level : float
         Level of the confidence, prediction and tau^2 intervals.
+    outcome : str, optional
+        A 0/1 column of one row per subject: the subjects are counted per ``group`` (groups in
+        sorted label order, or the categories' order for a pandas Categorical).
 
     Returns
     -------
@@ -486,7 +493,8 @@ def meta_proportion(
     >>> round(g.proportion, 4), round(g.tau2, 4)
     (0.366, 7.5646)
     """
-    counts = one_arm(data, events=events, trials=trials, group=group, min_groups=1)
+    counts = one_arm(data, events=events, trials=trials, group=group, outcome=outcome,
+                     min_groups=1)
     method = _choice(method, TAU2_METHODS + ("GLMM",), "method")
     scale = _choice(scale, SCALES, "scale")
     conf_level = check_unit_interval(conf_level, "conf_level")

@@ -260,7 +260,8 @@ def meta_two_arm(
     events_treat, trials_treat, events_ctrl, trials_ctrl : str
         Column names of the event and trial counts of the treated and the control arm.
     study : str, optional
-        Column with the study labels (default: the row index).
+        Column with the study labels (default: the column ``study`` if the data has one, else
+        the row index).
     measure : str
         ``"OR"`` (log odds ratio), ``"RR"`` (log risk ratio) or ``"RD"`` (risk difference).
     method : str

@@ -186,7 +186,8 @@ def pooled_proportion(
     conf_level : float
         Confidence level of the two-sided interval.
     group, outcome : str, optional
-        For individual-level data: ``outcome`` names a 0/1 column, ``group`` the group column.
+        For individual-level data: ``outcome`` names a 0/1 column, ``group`` the group column
+        (default: the column ``group`` if present; without one, all subjects form one group).
 
     Returns
     -------
