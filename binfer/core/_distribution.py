@@ -7,10 +7,17 @@ from functools import cached_property
 
 import numpy as np
 
-from ._checks import check_counts, check_positive_int, check_probabilities, check_quantiles
+from ._binomial import binomial_log_tails, binomial_ppf
+from ._checks import (
+    check_choice,
+    check_counts,
+    check_positive_int,
+    check_probabilities,
+    check_quantiles,
+)
 from ._engine import interior_logpmf
 from ._gradient import logpmf_grad as _logpmf_grad
-from ._logbinom import log1mexp
+from ._logbinom import binom_logpmf, log1mexp
 from ._point import PointEvaluator
 
 _METHODS = ("auto", "tilted", "direct", "fft")
@@ -21,6 +28,11 @@ _AUTO_DIRECT_MAX = 64
 # whole PMF (unless the PMF is already cached).
 _POINT_MIN_N = 50_000
 _POINT_MAX_K = 16
+# The whole PMF (an array of N + 1 logs, and the engine's work arrays: ~130 MiB at N = 1e6,
+# benchmarks/bench_pmf.py) is refused beyond this many trials, with a ValueError saying how
+# large it would be; single points are still answered (closed form for one binomial, one
+# banded tilted window each otherwise).
+_MAX_PMF_TRIALS = 20_000_000
 
 
 class PoissonBinomial:
@@ -73,9 +85,7 @@ class PoissonBinomial:
     def __init__(self, p, counts=None, *, method: str = "auto"):
         self._p = check_probabilities(p, "p")
         self._counts = check_counts(counts, self._p.size, "counts")
-        if method not in _METHODS:
-            raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-        self._method = method
+        self._method = check_choice(method, "method", _METHODS)
         self._p.setflags(write=False)
         self._counts.setflags(write=False)
 
@@ -139,6 +149,21 @@ class PoissonBinomial:
         mid = (uniq > 0) & (uniq < 1)
         return sure, never, uniq[mid], tot[mid]
 
+    @cached_property
+    def _closed(self) -> tuple[int, float] | None:
+        """(n, p) when every trial with 0 < p < 1 shares one p: a binomial in closed form."""
+        _, _, pi, ci = self._parts
+        return (int(ci[0]), float(pi[0])) if pi.size == 1 else None
+
+    def _check_pmf_size(self) -> None:
+        N = self.n_trials
+        if N > _MAX_PMF_TRIALS:
+            raise ValueError(
+                f"the whole PMF of N = {N} trials would need {N + 1} values "
+                f"(~{8 * (N + 1) / 2**30:.3g} GiB per array; the limit is {_MAX_PMF_TRIALS} "
+                "trials): ask for single points (logpmf, logcdf, logsf at k) instead"
+            )
+
     def support(self) -> tuple[int, int]:
         """Smallest and largest value with positive probability."""
         sure, never, _, _ = self._parts
@@ -146,6 +171,7 @@ class PoissonBinomial:
 
     # ------------------------------------------------------------------ PMF engine
     def _compute_logpmf(self, method: str) -> np.ndarray:
+        self._check_pmf_size()
         sure, never, pi, ci = self._parts
         if method == "auto":
             method = "direct" if int(ci.sum()) <= _AUTO_DIRECT_MAX else "tilted"
@@ -202,9 +228,7 @@ class PoissonBinomial:
         if method is None or method == self._method:
             arr = self._logpmf_all
         else:
-            if method not in _METHODS:
-                raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-            arr = self._compute_logpmf(method)
+            arr = self._compute_logpmf(check_choice(method, "method", _METHODS))
             return arr if log else np.exp(arr)  # a fresh array: nothing to protect
         return arr.copy() if log else np.exp(arr)
 
@@ -217,9 +241,13 @@ class PoissonBinomial:
 
     def _pointwise(self, ks: np.ndarray) -> bool:
         """Evaluate a few points without the whole PMF? (large N, PMF not yet computed)."""
-        if "_logpmf_all" in self.__dict__ or self._method not in ("auto", "tilted"):
+        if "_logpmf_all" in self.__dict__:
             return False
         _, _, _, ci = self._parts
+        if int(ci.sum()) > _MAX_PMF_TRIALS:
+            return True  # the whole PMF would not fit: every method answers point by point
+        if self._method not in ("auto", "tilted"):
+            return False
         return int(ci.sum()) >= _POINT_MIN_N and np.unique(ks).size <= _POINT_MAX_K
 
     @cached_property
@@ -241,7 +269,16 @@ class PoissonBinomial:
 
     def _lookup(self, ks: np.ndarray, which: int) -> np.ndarray:
         """Values (0 logpmf, 1 logcdf, 2 logsf) at integer ks inside the support."""
-        if ks.size and self._pointwise(ks):
+        if ks.size == 0:
+            return np.zeros(0)
+        if self._closed is not None:
+            # one binomial: Loader's log-PMF and continued-fraction tails, O(1) per point
+            n, p = self._closed
+            j = ks - self.support()[0]
+            if which == 0:
+                return binom_logpmf(j, n, p)
+            return binomial_log_tails(j, n, p)[which - 1]
+        if self._pointwise(ks):
             return np.array([self._point(int(k))[which] for k in ks])
         if which == 0:
             return self._logpmf_all[ks]
@@ -289,6 +326,8 @@ class PoissonBinomial:
     def ppf(self, q):
         """Smallest k with P(X <= k) >= q (scipy's convention: ppf(0) = support start - 1)."""
         q = check_quantiles(q, "q")
+        if self._closed is not None:
+            return self._closed_quantile(q, lower=True)
         lcdf, lsf = self._log_tails
         lo, _ = self.support()
         out = np.empty(q.shape)
@@ -309,6 +348,8 @@ class PoissonBinomial:
     def isf(self, q):
         """Smallest k with P(X > k) <= q."""
         q = check_quantiles(q, "q")
+        if self._closed is not None:
+            return self._closed_quantile(q, lower=False)
         _, lsf = self._log_tails
         lo, _ = self.support()
         out = np.empty(q.shape)
@@ -320,6 +361,23 @@ class PoissonBinomial:
                 target = math.log(qq) if qq > 0 else -math.inf
                 flat[i] = int(np.searchsorted(-lsf, -target, side="left"))
         out = flat.reshape(q.shape)
+        return out[()] if out.ndim == 0 else out
+
+    def _closed_quantile(self, q: np.ndarray, *, lower: bool):
+        """ppf (``lower``) or isf of one binomial (plus its sure trials) by bisection."""
+        n, p = self._closed
+        lo, _ = self.support()
+        with np.errstate(divide="ignore"):
+            if lower:
+                # cdf(k) >= q, or for q > 1/2 the equivalent sf(k) <= 1 - q (accurate near 1)
+                upper = q > 0.5
+                target = np.where(upper, np.log1p(-np.minimum(q, 1.0)), np.log(q))
+            else:
+                upper = np.ones(q.shape, dtype=bool)
+                target = np.log(q)
+        out = np.asarray(binomial_ppf(target, upper, n, p) + lo)
+        edge = (q == 0.0) if lower else (q == 1.0)
+        out[edge] = lo - 1
         return out[()] if out.ndim == 0 else out
 
     def rvs(self, size=None, random_state=None):

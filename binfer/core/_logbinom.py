@@ -58,8 +58,16 @@ def _bd0(x: np.ndarray, npq: np.ndarray) -> np.ndarray:
     near = np.abs(x - npq) < 0.1 * (x + npq)
     far = ~near
     xf, mf = x[far], npq[far]
-    # log(x) - log(np), not log(x / np): the ratio overflows when np is subnormal
-    out[far] = xf * (np.log(xf) - np.log(mf)) + mf - xf
+    # log(x / np): one rounding in the ratio (log x - log np loses ~1e-15 absolute in the
+    # difference of two large logs, x times that in the result); log x - log np only where the
+    # ratio overflows or underflows (np or x subnormal or huge)
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        ratio = xf / mf
+    fine = np.isfinite(ratio) & (ratio > 1e-300) & (ratio < 1e300)
+    lr = np.empty(xf.shape)
+    lr[fine] = np.log(ratio[fine])
+    lr[~fine] = np.log(xf[~fine]) - np.log(mf[~fine])
+    out[far] = xf * lr + mf - xf
     xn, mn = x[near], npq[near]
     v = (xn - mn) / (xn + mn)
     s = (xn - mn) * v
@@ -124,7 +132,8 @@ def binom_logpmf(k: np.ndarray, n: int, p: float) -> np.ndarray:
             - _bd0(km, n * p)
             - _bd0(nk, n * q)
         )
-        lf = _LN_2PI + np.log(km) + np.log1p(-km / n)
+        # log(k (n - k) / n) from the integers: log1p(-k / n) cancels when k is near n
+        lf = _LN_2PI + np.log(km) + np.log(nk) - math.log(n)
         out[mid] = lc - 0.5 * lf
     return out
 

@@ -20,14 +20,18 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.special import expit
 
 from ._engine import _LEAF, _fft_conv, banded_fft_product, bernoulli_chunk_matrix
 from ._gradient import _tilt_for_mean
-from ._logbinom import binom_logpmf_all, log1mexp
+from ._logbinom import binom_logpmf, log1mexp
 
 # Leaf coefficients below e^-_DEPTH of their tilted maximum are dropped (their total effect at
 # the tilted mean is < N e^-_DEPTH relative, far below 1e-13).
 _DEPTH = 60.0
+# Most coefficients one window may hold (the sum of the blocks' bands, ~11 sqrt(n) each): beyond
+# it a ValueError says how large the request is (~16 bytes a coefficient in the FFTs).
+_MAX_BAND = 30_000_000
 
 
 class PointEvaluator:
@@ -35,8 +39,9 @@ class PointEvaluator:
 
     def __init__(self, p: np.ndarray, counts: np.ndarray):
         single = counts == 1
-        self.blocks = [binom_logpmf_all(int(c), float(q))
-                       for q, c in zip(p[~single], counts[~single], strict=True)]
+        # binomial blocks as (n, p): each window evaluates only its tilted band (O(sqrt n))
+        self.blocks = [(int(c), float(q)) for q, c in zip(p[~single], counts[~single],
+                                                          strict=True)]
         # rows past a partial chunk's size are -inf: they tilt to zeros
         self.chunks = bernoulli_chunk_matrix(p[single], _LEAF)[0] if single.any() else None
         self.n = int(counts.sum())
@@ -53,14 +58,66 @@ class PointEvaluator:
             w = np.diff(np.r_[0.0, cw[picks]])
             logit, weights = logit[order][picks], w
         self.logit, self.weights = logit, weights
+        self.full_logit, self.full_weights = np.log(p[ok]) - np.log1p(-p[ok]), counts[ok]
         self.mean = float(np.dot(counts, p))
         self.sd = math.sqrt(float(np.dot(counts, p * (1 - p))))
 
     def _theta(self, k: int) -> float:
-        if abs(k - self.mean) <= self.sd:
-            return 0.0
-        target = min(max(float(k), 0.3), self.n - 0.3)
-        return _tilt_for_mean(self.logit, self.weights, target)
+        """The tilt whose mean is k + 1/2: P'(k) and P'(k + 1) are then both near the tilted
+        maximum (the tilted variance is at least ~1/4), so the PMF at k and each tail beyond it
+        are well inside the window's relative accuracy however small the untilted sd is."""
+        target = min(max(k + 0.5, 0.3), self.n - 0.3)
+        theta = _tilt_for_mean(self.logit, self.weights, target)
+        if self.logit.size == self.full_logit.size:
+            return theta
+        # the subsample's tilt misses the extreme logits that dominate a far tail: a few
+        # safeguarded Newton steps on every trial put the tilted mean within 0.05 of the target
+        logit, w = self.full_logit, self.full_weights
+        lo, hi = -math.inf, math.inf
+        for _ in range(60):
+            s = expit(logit + theta)
+            f = float(np.dot(w, s)) - target
+            if abs(f) < 0.05:
+                break
+            if f > 0:
+                hi = min(hi, theta)
+            else:
+                lo = max(lo, theta)
+            step = f / max(float(np.dot(w, s * (1.0 - s))), 1e-300)
+            theta -= step
+            if not lo < theta < hi:  # Newton left the bracket: bisect (or expand it)
+                if math.isfinite(lo) and math.isfinite(hi):
+                    theta = 0.5 * (lo + hi)
+                elif math.isfinite(lo):
+                    theta = lo + max(1.0, abs(step))
+                else:
+                    theta = hi - max(1.0, abs(step))
+        return theta
+
+    def _block_band(self, n: int, q: float, theta: float) -> tuple[np.ndarray, int, float, int]:
+        """One binomial block tilted by theta, cut to its band: (values <= 1, first index, the
+        untilted log-PMF at the tilted mode, that mode)."""
+        lq = math.log(q) - math.log1p(-q) + theta
+        pt = 1.0 / (1.0 + math.exp(-lq)) if lq > -700 else math.exp(lq)
+        mode = min(max(int(math.floor((n + 1) * pt)), 0), n)
+        # Bernstein: beyond mode +- t the tilted PMF is below e^-_DEPTH of its maximum
+        var = n * pt * (1.0 - pt)
+        t = int(math.ceil(_DEPTH + math.sqrt(_DEPTH**2 + 2.5 * _DEPTH * var))) + 2
+        if min(2 * t + 1, n + 1) > _MAX_BAND:
+            raise ValueError(
+                f"one tilted window over a group of {n} trials needs about {2 * t + 1} "
+                f"coefficients (the limit is {_MAX_BAND}, ~{16 * _MAX_BAND / 2**30:.2g} GiB): "
+                "too large to evaluate exactly here"
+            )
+        j = np.arange(max(mode - t, 0), min(mode + t, n) + 1, dtype=float)
+        a = binom_logpmf(j, n, q)
+        m = int(np.argmax(a + theta * j))
+        # relative to the mode: theta j itself is ~1e6 at N = 1e6 and its rounding would be
+        # ~1e-10 of the result; theta (j - m) is small where it matters
+        rel = (a - a[m]) + theta * (j - j[m])
+        keep = np.flatnonzero(rel >= -_DEPTH)
+        lo_i, hi_i = int(keep[0]), int(keep[-1])
+        return np.exp(rel[lo_i : hi_i + 1]), int(j[lo_i]), float(a[m]), int(j[m])
 
     def _tilted_product(self, theta: float):
         """(V, offset o, log scale, sum of modes): P(j) = V[j - o] exp(scale + theta (msum - j))."""
@@ -76,21 +133,22 @@ class PointEvaluator:
             mu = (v * col).sum(axis=1) / w
             var = (v * (col - mu[:, None]) ** 2).sum(axis=1) / w
             V, off, base = banded_fft_product(v, np.zeros(rows.size, dtype=np.int64), mu, var)
-            base += float(self.chunks[rows, m].sum())
+            base += math.fsum(self.chunks[rows, m])  # ~1e4 terms: a plain sum kept ~1e-11
             msum = int(m.sum())
-        for a in self.blocks:
-            j = np.arange(a.size)
-            m = int(np.argmax(a + theta * j))
-            rel = (a - a[m]) + theta * (j - m)
-            keep = np.flatnonzero(rel >= -_DEPTH)
-            lo, hi = int(keep[0]), int(keep[-1])
-            V = np.maximum(_fft_conv(V, np.exp(rel[lo : hi + 1])), 0.0)
-            top = V.max()
-            V /= top
-            base += math.log(top)
+        for n, q in self.blocks:
+            band, lo, top, mode = self._block_band(n, q, theta)
+            if V.size + band.size > _MAX_BAND:
+                raise ValueError(
+                    f"one tilted window over groups of {[c for c, _ in self.blocks]} trials "
+                    f"needs more than {_MAX_BAND} coefficients (~{16 * _MAX_BAND / 2**30:.2g} "
+                    "GiB): too large to evaluate exactly here"
+                )
+            V = np.maximum(_fft_conv(V, band), 0.0)
+            vmax = V.max()
+            V /= vmax
+            base += math.log(vmax) + top
             off += lo
-            base += float(a[m])
-            msum += m
+            msum += mode
         return V, off, base, msum
 
     def evaluate(self, k: int) -> tuple[float, float, float]:
