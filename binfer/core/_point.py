@@ -1,13 +1,18 @@
 """log pmf / cdf / sf at a few points without the whole PMF: one tilt, one band-limited tree.
 
-For a point k, tilt every trial to ``p' = expit(logit p + theta)`` with the tilted mean at k
-(Peres, Lee & Keich 2021).  The tilted distribution is concentrated within ~11 tilted sd of k, so
-every node of the product tree needs only that band of its coefficients: the leaves (binomial
-blocks and chunks of single trials, whose log-PMFs are exact) are re-tilted coefficient-wise
-and cut to their bands, then multiplied level by level with batched real FFTs, each node cut to
-its Bernstein band.  At the tilted mean the FFT's absolute accuracy is a relative one, and
-untilting gives ``log P(k)`` and, summing the band with weights ``e^(-theta (j - k))``, the tail
-beyond k, to ~1e-13 relative.  Cost: O(N) for re-tilting plus FFTs of the bands.
+For a point k, tilt every trial to ``p' = expit(logit p + theta)`` with the tilted mean at
+k + 1/2 (Peres, Lee & Keich 2021), so that P'(k) and P'(k + 1) are both near the tilted maximum
+however small the untilted sd is (a tilt to k itself, or none near the centre, left P(X > 0) of
+Bin(1e5, 1e-20) 5% off).  The tilted distribution is concentrated within ~11 tilted sd of k, so
+every node of the product tree needs only that band of its coefficients: chunks of single trials
+(exact log-PMFs) are re-tilted coefficient-wise and cut to their bands, binomial blocks are
+evaluated only on their bands (Loader's log-PMF, O(sqrt n) values per block, so groups of up to
+~1e12 trials fit), then multiplied with real FFTs, each node cut to its Bernstein band.  At the
+tilted mean the FFT's absolute accuracy is a relative one, and untilting gives ``log P(k)`` and,
+summing the band with weights ``e^(-theta (j - k))``, the tail on the side away from the mean;
+the other tail is its complement.  Measured against R's exact convolution at N = 1e6: ~2e-12
+relative; the logs of the scale factors are summed with compensation.  Cost: O(N) for
+re-tilting plus FFTs of the bands.
 
 References
 ----------
