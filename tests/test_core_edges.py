@@ -224,3 +224,26 @@ def test_requests_that_cannot_fit_are_refused():
     # Normal approximation only as a sanity bound at the centre (sd ~ 2e4)
     assert abs(float(X.cdf(k)) - 0.5) < 0.01
     assert np.isfinite(X.logsf(2 * 10**9 - 5))
+
+
+def test_binomial_quantiles_against_the_cumulated_pmf():
+    """ppf/isf (scipy's guess confirmed by the closed-form tails, else bisection) against a
+    search in the cumulated whole PMF, for q from 1e-300 to 1 - 1e-15."""
+    rng = np.random.default_rng(11)
+    for _ in range(30):
+        n = int(rng.integers(1, 3000))
+        p = (float(10 ** rng.uniform(-6, 0)) if rng.random() < 0.8
+             else float(1 - 10 ** -rng.uniform(1, 15)))
+        X = binfer.Binomial(n, p)
+        lp = X.pmf_all(log=True)
+        lcdf = np.logaddexp.accumulate(lp)
+        lsf = np.r_[np.logaddexp.accumulate(lp[::-1])[::-1][1:], -np.inf]
+        q = np.array([1e-300, 1e-20, 1e-3, 0.3, 0.5, 0.9, 1 - 1e-9, 1 - 1e-15])
+        # smallest k with cdf(k) >= q (searched in the tail that is accurate), likewise sf <= q
+        # (with a relative slack of 1e-9 in the log for rounding in either computation)
+        want_ppf = [int(np.searchsorted(lcdf, math.log(x) * (1 + 1e-9))) if x <= 0.5 else
+                    int(np.argmax(lsf <= math.log1p(-x) * (1 - 1e-9))) for x in q]
+        want_isf = [int(np.argmax(lsf <= math.log(x) * (1 - 1e-9))) if x <= 0.5 else
+                    int(np.searchsorted(lcdf, math.log1p(-x) * (1 + 1e-9))) for x in q]
+        np.testing.assert_array_equal(X.ppf(q), want_ppf, err_msg=f"{n} {p}")
+        np.testing.assert_array_equal(X.isf(q), want_isf, err_msg=f"{n} {p}")

@@ -35,6 +35,7 @@ import math
 
 import numpy as np
 from numba import njit
+from scipy import stats
 
 from ._logbinom import binom_logpmf, log1mexp
 
@@ -133,10 +134,33 @@ def binomial_log_tails(k: np.ndarray, n: int, p: float) -> tuple[np.ndarray, np.
 def binomial_ppf(log_target: np.ndarray, upper: np.ndarray, n: int, p: float) -> np.ndarray:
     """Smallest k in 0..n with log P(X <= k) >= t (``upper`` False) or log P(X > k) <= t (True).
 
-    Bisection on the closed-form tails: about log2(n) evaluations per quantile.
+    scipy's ``binom.ppf`` gives a first guess for every quantile at once; a guess is kept when
+    the closed-form tails confirm it (the condition holds at k and fails at k - 1), else that
+    quantile is found by bisection on the closed-form tails (about log2(n) evaluations): scipy's
+    own answer is wrong where its tails underflow or round to 1.
     """
-    out = np.empty(log_target.shape)
-    for i, (t, up) in enumerate(zip(log_target.ravel(), upper.ravel(), strict=True)):
+    t_all = log_target.ravel()
+    up_all = upper.ravel()
+    with np.errstate(all="ignore"):
+        q = np.where(up_all, -np.expm1(t_all), np.exp(t_all))
+        guess = np.nan_to_num(stats.binom.ppf(q, n, p), nan=0.0)
+    guess = np.clip(guess, 0, n).astype(np.int64)
+
+    def holds(k: np.ndarray) -> np.ndarray:
+        ok = np.ones(k.shape, dtype=bool)  # k >= n satisfies both conditions
+        inner = k < n
+        below = k < 0  # k = -1: P(X <= -1) = 0, P(X > -1) = 1
+        ok[below] = False
+        mid = inner & ~below
+        if mid.any():
+            lcdf, lsf = binomial_log_tails(k[mid], n, p)
+            ok[mid] = np.where(up_all[mid], lsf <= t_all[mid], lcdf >= t_all[mid])
+        return ok
+
+    confirmed = holds(guess) & ~holds(guess - 1)
+    out = np.where(confirmed, guess, 0).astype(float)
+    for i in np.flatnonzero(~confirmed):
+        t, up = t_all[i], up_all[i]
         lo, hi = 0, n  # the answer lies in [lo, hi]; k = n always satisfies both conditions
         while lo < hi:
             mid = (lo + hi) // 2
@@ -147,5 +171,5 @@ def binomial_ppf(log_target: np.ndarray, upper: np.ndarray, n: int, p: float) ->
                 hi = mid
             else:
                 lo = mid + 1
-        out.ravel()[i] = lo
-    return out
+        out[i] = lo
+    return out.reshape(log_target.shape)
