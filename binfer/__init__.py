@@ -17,6 +17,7 @@ from .pooling import (
     meta_two_arm,
     pooled_proportion,
 )
+from .profiling import funnel_limits
 
 __version__ = "0.1.0"
 
@@ -35,6 +36,7 @@ __all__ = [
     "breslow_day_test",
     "tarone_test",
     "trend_test",
+    "funnel_limits",
     "__version__",
 ]
 

@@ -3,19 +3,31 @@
 One place for all input checks, so every entry point reports bad input the same way: a
 ``ValueError`` naming the column, the row (its index label and position) and what was expected,
 e.g. ``column 'events', row 'Hospital C' (position 2): events 9 > trials 5``. Nothing is dropped.
+A table the CLI read from a CSV also names the row's line in the file (:func:`from_csv`):
+``row 2 (position 2; line 4 of hospitals.csv)``.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .core._checks import plain
+from .core._checks import check_choice, plain
 
-__all__ = ["OneArm", "TwoArm", "one_arm", "two_arm", "as_frame", "describe_rows"]
+__all__ = ["OneArm", "TwoArm", "one_arm", "two_arm", "as_frame", "describe_rows",
+           "check_alternative", "ALTERNATIVES", "from_csv"]
+
+ALTERNATIVES = ("two-sided", "less", "greater")
+
+
+def check_alternative(alternative) -> str:
+    """``alternative`` of a test with a direction: one of scipy's three spellings."""
+    return check_choice(alternative, "alternative", ALTERNATIVES)
 
 
 def _objects(index: pd.Index) -> np.ndarray:
@@ -81,8 +93,60 @@ def as_frame(data) -> pd.DataFrame:
     )
 
 
+class _CsvLines:
+    """The file a frame was read from, and on demand the line each of its rows starts on.
+
+    The lines are found only when an error needs one (a second pass over the file with Python's
+    csv module, which splits records as pandas' default reader does): a quoted field may span
+    lines, and pandas skips blank lines, so the line is not always position + 2.
+    """
+
+    def __init__(self, name: str, *, path=None, text: str | None = None):
+        self.name, self._path, self._text = name, path, text
+        self._starts: list[int] | None = None
+
+    def __deepcopy__(self, memo):  # pandas deep-copies attrs into every derived frame
+        return self
+
+    def _records(self):
+        if self._text is not None:
+            return io.StringIO(self._text)
+        return open(self._path, newline="", encoding="utf-8-sig", errors="replace")  # noqa: SIM115
+
+    def line(self, pos: int, n_rows: int) -> int | None:
+        """The 1-based line of the file on which data row ``pos`` (0-based, after the header)
+        starts; None if it cannot be told (the file's records are not the frame's ``n_rows``)."""
+        if self._starts is None:
+            starts = []
+            try:
+                with self._records() as stream:
+                    reader = csv.reader(stream)
+                    end = 0  # the line the previous record ended on
+                    for record in reader:
+                        if record and not (len(record) == 1 and not record[0].strip()):
+                            starts.append(end + 1)  # pandas skips blank lines
+                        end = reader.line_num
+            except (OSError, csv.Error):
+                starts = []
+            self._starts = starts[1:]  # the first record is the header
+        return self._starts[pos] if len(self._starts) == n_rows else None
+
+
+def from_csv(frame: pd.DataFrame, name: str, *, path=None, text: str | None = None):
+    """Mark ``frame`` as read by ``pandas.read_csv`` (default options, one header line) from
+    ``path`` or ``text``, so that errors about its rows also give the line in ``name``."""
+    frame.attrs["binfer_csv"] = _CsvLines(name, path=path, text=text)
+    return frame
+
+
 def _row(frame: pd.DataFrame, pos: int) -> str:
-    return f"row {plain(frame.index[pos])} (position {pos})"
+    where = f"position {pos}"
+    source = frame.attrs.get("binfer_csv")
+    if isinstance(source, _CsvLines) and isinstance(frame.index, pd.RangeIndex):
+        line = source.line(pos, len(frame))
+        if line is not None:
+            where += f"; line {line} of {source.name}"
+    return f"row {plain(frame.index[pos])} ({where})"
 
 
 def _column(frame: pd.DataFrame, name, role: str) -> pd.Series:

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._data import from_csv
+
 __all__ = ["main"]
 
 
@@ -33,7 +35,12 @@ def _read(args) -> pd.DataFrame:
     if args.file is None:
         raise _Fail("no input: give a CSV file, '-' for standard input, or --dataset NAME")
     if args.file == "-":
-        return pd.read_csv(io.StringIO(sys.stdin.read()))
+        text = sys.stdin.read()
+        try:
+            frame = pd.read_csv(io.StringIO(text))
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise _Fail(f"standard input: not a readable CSV ({exc})") from exc
+        return from_csv(frame, "standard input", text=text)
     path = Path(args.file)
     if not path.exists():
         raise _Fail(f"{args.file}: no such file")
@@ -43,9 +50,11 @@ def _read(args) -> pd.DataFrame:
         except ImportError as exc:
             raise _Fail(f"{args.file}: reading Parquet needs pyarrow ({exc})") from exc
     try:
-        return pd.read_csv(path)
+        frame = pd.read_csv(path)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise _Fail(f"{args.file}: not a readable CSV file ({exc})") from exc
+    # errors about a row then say its line in the file, as well as its index label
+    return from_csv(frame, args.file, path=path)
 
 
 def _plain(value):
@@ -135,30 +144,40 @@ def _meta(args) -> None:
                               trials_ctrl=args.trials_ctrl, study=args.study,
                               measure=args.measure, method=args.method,
                               conf_level=args.conf_level)
-        table = result.studies
+        table = result.table  # the columns every pooled result's table has
     else:
         result = meta_proportion(data, events=args.events, trials=args.trials, group=args.group,
                                  outcome=args.outcome, method=args.method, scale=args.scale,
                                  conf_level=args.conf_level)
-        table = result.groups
+        table = result.table
     if args.per_group:
         _emit(table, args)
     else:
         _emit_result(result, args)
 
 
+# Most values of k one `binfer pmf` call prints (a table of 10 million rows is ~200 MB of text).
+_MAX_K_VALUES = 10_000_000
+
+
 def _parse_k(spec: list[str], size: int) -> np.ndarray:
-    values = []
+    pieces = []
+    total = 0
     for item in spec:
         try:
             if ":" in item:
                 lo, hi = item.split(":", 1)
-                values.extend(range(int(lo) if lo else 0, (int(hi) if hi else size) + 1))
+                start, stop = (int(lo) if lo else 0), (int(hi) if hi else size)
             else:
-                values.append(int(item))
+                start = stop = int(item)
         except ValueError as exc:
             raise _Fail(f"--k: {item!r} is not an integer or a range like 0:5") from exc
-    return np.asarray(values, dtype=np.int64)
+        total += max(stop - start + 1, 0)
+        if total > _MAX_K_VALUES:
+            raise _Fail(f"--k asks for {total} values (from {item!r}); at most "
+                        f"{_MAX_K_VALUES} can be printed: give a narrower range")
+        pieces.append(np.arange(start, stop + 1, dtype=np.int64))
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
 
 
 def _numbers(values: list[str], option: str, kind=float) -> list:
@@ -178,7 +197,7 @@ def _pmf(args) -> None:
     counts = None if args.counts is None else _numbers(args.counts, "--counts", int)
     dist = PoissonBinomial(p, counts)
     n_total = int(dist.support()[1])
-    k = _parse_k(args.k, n_total) if args.k else np.arange(n_total + 1)
+    k = _parse_k(args.k if args.k else [f"0:{n_total}"], n_total)
     funcs = {"pmf": (dist.pmf, dist.logpmf), "cdf": (dist.cdf, dist.logcdf),
              "sf": (dist.sf, dist.logsf)}
     linear, log = funcs[args.what]

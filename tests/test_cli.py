@@ -1,6 +1,7 @@
 """The `binfer` command as a subprocess: output formats, --help, exit code 2 on bad input."""
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -88,6 +89,11 @@ def test_standard_input_and_column_options():
          "--seed must be a non-negative integer, got -1"),
         (("meta", "--dataset", "bcg", "--two-arm", "--outcome", "died"), None,
          "--outcome takes one-arm data"),
+        # requests that cannot fit: refused with their size, not a MemoryError traceback
+        (("pmf", "--p", "0.5", "--counts", "1000000000000", "--k", "0:99999999999"), None,
+         "--k asks for 100000000000 values"),
+        (("pmf", "--p", "0.5", "--counts", "1000000000000"), None,
+         "--k asks for 1000000000001 values"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, stdin, message):
@@ -156,3 +162,27 @@ def test_meta_labels_studies_by_the_study_column():
     labels = [row["label"] for row in json.loads(out.stdout)]
     assert labels == list(binfer.datasets.load("bcg")["study"])
     assert labels[0] == "Aronson 1948"
+
+
+def test_errors_name_the_csv_line(tmp_path):
+    # issue 11: a row of a CSV is named by its line in the file as well as its index label
+    out = run("homogeneity", "-", stdin="events,trials\n1,4\n3,2\n")
+    assert out.returncode == 2
+    assert "row 1 (position 1; line 3 of standard input): events 3 > trials 2" in out.stderr
+    # blank lines (skipped by the reader) and a quoted field over two lines: still the right line
+    path = tmp_path / "hospitals.csv"
+    path.write_text('group,events,trials\n"A\nnorth",1,10\n\n  \nB,2,12\nC,9,5\n')
+    out = run("pool", str(path))
+    assert out.returncode == 2, out.stderr
+    assert f"row 2 (position 2; line 7 of {path}): events 9 > trials 5" in out.stderr
+    out = run("pool", "-", "--outcome", "died", "--group", "g", stdin="g,died\na,1\nb,2\n")
+    assert "row 1 (position 1; line 3 of standard input): outcome 2 is not 0 or 1" in out.stderr
+
+
+def test_pmf_of_a_huge_binomial_in_closed_form():
+    # asked for terabytes before; log P(Bin(1e12, 1/2) = 3) = log C(1e12, 3) - 1e12 log 2
+    out = run("pmf", "--p", "0.5", "--counts", "1000000000000", "--k", "3", "--log", "--json")
+    assert out.returncode == 0, out.stderr
+    n = 10**12
+    want = math.log(n * (n - 1) * (n - 2) / 6) - n * math.log(2)
+    assert json.loads(out.stdout)[0]["log_pmf"] == pytest.approx(want, rel=1e-13)

@@ -1,5 +1,7 @@
 """The input layer: every bad table is refused with a ValueError naming column and row."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -172,3 +174,39 @@ def test_error_text_shows_no_numpy_reprs():
     assert "np." not in str(err.value)
     with pytest.raises(ValueError, match=r"conf_level must be a number in \(0, 1\), got 1.5$"):
         binfer.pooled_proportion({"events": [1], "trials": [3]}, conf_level=np.float64(1.5))
+
+
+def test_rows_read_from_a_csv_name_their_line():
+    # issue 11: the CLI marks what it read, and errors give the line as well as the label
+    import io
+
+    from binfer._data import from_csv
+
+    text = "events,trials\n1,4\n\n2,\"5\"\n9,5\n"
+    frame = from_csv(pd.read_csv(io.StringIO(text)), "h.csv", text=text)
+    with pytest.raises(ValueError, match=r"row 2 \(position 2; line 5 of h.csv\): events 9 > "):
+        binfer.pooled_proportion(frame)
+    # a frame derived from it (rows dropped) no longer matches the file: no line is claimed
+    with pytest.raises(ValueError, match=r"row 2 \(position 1\): events 9 > trials 5"):
+        binfer.pooled_proportion(frame.iloc[1:])
+
+
+def test_one_check_for_every_string_option():
+    # issue 11: six hand-written "must be one of" checks became core._checks.check_choice
+    from pathlib import Path
+
+    from binfer.core._checks import check_choice
+
+    assert check_choice(np.str_("wald"), "method", ("wald", "wilson")) == "wald"
+    assert type(check_choice(np.str_("wald"), "method", ("wald",))) is str
+    assert check_choice(None, "scale", (None, "model")) is None
+    for bad, shown in ((np.array(["wald"]), "['wald']"), (1, "1"), (np.float64(0.5), "0.5"),
+                       ("Wald", "'Wald'")):
+        with pytest.raises(ValueError, match=rf"^method must be one of wald, wilson; got "
+                                             rf"{re.escape(shown)}$"):
+            check_choice(bad, "method", ("wald", "wilson"))
+    with pytest.raises(ValueError, match=r"^scale must be one of None, model; got 'x'$"):
+        check_choice("x", "scale", (None, "model"))
+    root = Path(binfer.__file__).parent
+    copies = [p.relative_to(root) for p in root.rglob("*.py") if "must be one of" in p.read_text()]
+    assert [str(p) for p in copies] == ["core/_checks.py"]

@@ -1,7 +1,11 @@
 """Homogeneity tests: brute force, mpmath and (test_homogeneity_refs.py) R references."""
 
+import io
 import itertools
+import json
 import math
+import sys
+from pathlib import Path
 
 import mpmath as mp
 import numpy as np
@@ -310,3 +314,115 @@ def test_random_state_errors_name_the_option():
     with pytest.raises(ValueError, match="^random_state must be .* got -1"):
         binfer.homogeneity_power([0.1, 0.2], 10, method="simulation", random_state=-1,
                                  progress=False)
+
+
+# --- issue 11, section 3: per-group tables, alternatives, quiet progress bars ------------------
+# References: tests/reference/trust_refs.json, written by tests/reference/make_trust_refs.R.
+
+TRUST = json.loads((Path(__file__).parent / "reference" / "trust_refs.json").read_text())
+
+
+@pytest.mark.parametrize("ref", TRUST["chisq_groups"], ids=lambda r: r["dataset"])
+@pytest.mark.parametrize("method", ["pearson", "g"])
+def test_groups_table_matches_chisq_test(ref, method):
+    data = binfer.datasets.load(ref["dataset"])
+    r = binfer.homogeneity_test(data, method=method)
+    g = r.groups
+    assert list(g.index.astype(str)) == ref["group"]
+    assert list(g.columns) == ["events", "trials", "expected_events", "pearson_residual",
+                               "standardized_residual"]
+    np.testing.assert_array_equal(g["events"], data["events"])
+    np.testing.assert_allclose(g["expected_events"], ref["expected_events"], rtol=1e-13)
+    np.testing.assert_allclose(g["pearson_residual"], ref["pearson_residual"], rtol=1e-12,
+                               atol=1e-14)
+    np.testing.assert_allclose(g["standardized_residual"], ref["standardized_residual"],
+                               rtol=1e-12, atol=1e-14)
+    # X^2 is the sum of both cells' squared residuals, the non-events' -(x - E)/sqrt(n - E)
+    nonevents = -(g["events"] - g["expected_events"]) / np.sqrt(g["trials"]
+                                                                - g["expected_events"])
+    np.testing.assert_allclose(nonevents, ref["pearson_residual_non_events"], rtol=1e-12)
+    assert ((g["pearson_residual"] ** 2).sum() + (nonevents ** 2).sum()
+            == pytest.approx(ref["statistic"], rel=1e-12))
+    assert "largest standardized residual" in repr(r) and "groups" in r._repr_html_()
+
+
+def test_groups_table_with_every_method_and_no_events():
+    df = pd.DataFrame({"events": [2, 9, 4], "trials": [30, 31, 29]}, index=["a", "b", "c"])
+    pearson = binfer.homogeneity_test(df).groups
+    for method in ("exact", "monte-carlo"):
+        r = binfer.homogeneity_test(df, method=method, n_resamples=99, random_state=1,
+                                    progress=False)
+        pd.testing.assert_frame_equal(r.groups, pearson)
+    none = binfer.homogeneity_test({"events": [0, 0], "trials": [5, 7]}).groups
+    # observed equals expected in every cell: residuals 0, not R's NaN (0/0)
+    assert (none["expected_events"] == 0).all() and (none["pearson_residual"] == 0).all()
+    assert (none["standardized_residual"] == 0).all()
+
+
+@pytest.mark.parametrize("ref", TRUST["cmh_alt"],
+                         ids=lambda r: f"{r['dataset']}-{r['alternative']}-exact={r['exact']}"
+                                       f"-{r.get('correct', '')}")
+def test_cmh_alternative_matches_mantelhaen_test(ref):
+    data = binfer.datasets.load(ref["dataset"])
+    if ref["exact"]:
+        r = binfer.cmh_test(data, exact=True, alternative=ref["alternative"])
+        assert r.statistic == ref["statistic_S"]
+        low, high = ref["conf_low_tight"], ref["conf_high_tight"]  # R's uniroot: ~4 digits
+        assert r.estimate == pytest.approx(ref["estimate"], rel=1e-3)
+    else:
+        r = binfer.cmh_test(data, correction=ref["correct"], alternative=ref["alternative"])
+        assert r.statistic == pytest.approx(ref["statistic"], rel=1e-10)
+        low, high = ref["conf_low"], ref["conf_high"]
+        assert r.estimate == pytest.approx(ref["estimate"], rel=1e-12)
+    assert r.pvalue == pytest.approx(ref["pvalue"], rel=1e-9)
+    low, high = (float(v) for v in (low, high))  # "inf" from the JSON
+    assert r.confidence_interval.low == pytest.approx(low, rel=1e-8)
+    assert r.confidence_interval.high == pytest.approx(high, rel=1e-8)
+
+
+@pytest.mark.parametrize("ref", TRUST["trend_alt"], ids=lambda r: r["dataset"])
+def test_trend_alternative_is_the_normal_tail_of_z(ref):
+    if ref["dataset"] == "smokers":
+        data, scores = {"events": ref["events"], "trials": ref["trials"]}, None
+    else:
+        data = binfer.datasets.load(ref["dataset"])
+        scores = data["dose"].to_numpy() if ref["scores_option"] == "dose" else None
+    for alternative, key in (("two-sided", "pvalue_two_sided"), ("less", "pvalue_less"),
+                             ("greater", "pvalue_greater")):
+        r = binfer.trend_test(data, scores=scores, alternative=alternative)
+        assert r.z == pytest.approx(ref["z"], rel=1e-10)
+        assert r.statistic == pytest.approx(ref["statistic"], rel=1e-10)
+        assert r.pvalue == pytest.approx(ref[key], rel=1e-8)
+
+
+def test_alternatives_are_checked():
+    strata = {"events_treat": [0, 1], "trials_treat": [6, 5], "events_ctrl": [2, 4],
+              "trials_ctrl": [5, 6]}
+    with pytest.raises(ValueError, match="^alternative must be one of .*got 'two.sided'$"):
+        binfer.cmh_test(strata, alternative="two.sided")
+    with pytest.raises(ValueError, match="^alternative must be one of .*got 'up'$"):
+        binfer.trend_test({"events": [1, 2], "trials": [5, 5]}, alternative="up")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bars_only_where_someone_watches(monkeypatch, capsys):
+    df = {"events": [2, 9, 4, 12], "trials": [30, 31, 29, 33]}
+    # pytest captures stderr: not a terminal, so progress=True prints nothing (tqdm's
+    # disable=None), as in scripts with redirected stderr and CI logs
+    binfer.homogeneity_test(df, method="monte-carlo", n_resamples=3000, random_state=1)
+    binfer.homogeneity_power([0.1, 0.2], 20, method="simulation", n_simulations=2000,
+                             random_state=1)
+    assert capsys.readouterr().err == ""
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    binfer.homogeneity_test(df, method="monte-carlo", n_resamples=3000, random_state=1)
+    assert "resampling tables" in terminal.getvalue()
+    quiet = _Terminal()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    binfer.homogeneity_test(df, method="monte-carlo", n_resamples=3000, random_state=1,
+                            progress=False)
+    assert quiet.getvalue() == ""

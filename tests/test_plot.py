@@ -202,16 +202,8 @@ def test_forest_keeps_a_study_without_estimate():
     assert "not estimable" in _texts(ax)
 
 
-def test_forest_pooled_proportion(tmp_path):
-    r = binfer.pooled_proportion(SURGICAL, method="clopper-pearson")
-    ax = bplot.forest(r)  # the pooled row alone
-    assert len(_one(ax, "forest-ci").get_segments()) == 0
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["Pooled (clopper-pearson)"]
-    np.testing.assert_allclose(
-        _diamond_x(ax), (r.confidence_interval.low, r.estimate, r.confidence_interval.high)
-    )
-    ax = bplot.forest(r, data=SURGICAL, group="group")
-    _render(ax, tmp_path, "forest_pooled")
+def _check_pooled_groups(ax, r):
+    """One row per SURGICAL group: its own Clopper-Pearson interval, weight n / N, its label."""
     segments = _one(ax, "forest-ci").get_segments()
     assert len(segments) == len(SURGICAL)
     for seg, (x, n) in zip(
@@ -221,6 +213,22 @@ def test_forest_pooled_proportion(tmp_path):
         np.testing.assert_allclose(seg[:, 0], tuple(ci))
     weights = [float(t[:-1]) for t in _texts(ax) if t.endswith("%") and t != "100%"]
     np.testing.assert_allclose(weights, np.round(100 * SURGICAL.trials / SURGICAL.trials.sum(), 1))
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == [*SURGICAL["group"], "Pooled (clopper-pearson)"]
+    np.testing.assert_allclose(
+        _diamond_x(ax), (r.confidence_interval.low, r.estimate, r.confidence_interval.high)
+    )
+
+
+def test_forest_pooled_proportion(tmp_path):
+    # issue 11: the result carries its per-group table, so no data= is needed (it drew a lone
+    # diamond without one)
+    r = binfer.pooled_proportion(SURGICAL, method="clopper-pearson")
+    ax = bplot.forest(r)
+    _render(ax, tmp_path, "forest_pooled")
+    _check_pooled_groups(ax, r)
+    # data= still works (checked against the result's totals)
+    _check_pooled_groups(bplot.forest(r, data=SURGICAL, group="group"), r)
     with pytest.raises(ValueError, match="events in"):
         bplot.forest(r, data=SURGICAL.iloc[:5])
 
@@ -377,3 +385,43 @@ def test_funnel_bad_input():
         bplot.funnel(SURGICAL, target=1.5)
     with pytest.raises(ValueError, match="no events"):
         bplot.funnel({"events": [0, 0], "trials": [10, 5]})
+
+
+def test_funnel_draws_what_funnel_limits_returns():
+    # issue 11: the limits are computed by binfer.funnel_limits; the plot only draws them
+    limits = binfer.funnel_limits(SURGICAL, target=0.06, levels=(0.9, 0.99))
+    ax = bplot.funnel(limits)
+    for level in limits.levels:
+        at = limits.limits[limits.limits["level"] == level]
+        for side in ("lower", "upper"):
+            line = _one(ax, f"funnel-limit-{level:g}-{side}")
+            np.testing.assert_array_equal(line.get_xdata(), at["trials"])
+            np.testing.assert_array_equal(line.get_ydata(), at[side])
+    flagged = limits.outliers[limits.outliers["outside_0.99"]]
+    np.testing.assert_array_equal(_one(ax, "funnel-outliers").get_offsets(),
+                                  flagged[["trials", "proportion"]].to_numpy(float))
+    assert sorted(_texts(ax)) == sorted(flagged["label"])
+    # the same figure as from the data
+    same = bplot.funnel(SURGICAL, target=0.06, levels=(0.9, 0.99))
+    np.testing.assert_array_equal(_one(same, "funnel-outliers").get_offsets(),
+                                  _one(ax, "funnel-outliers").get_offsets())
+
+
+# ---------------------------------------------------------------------------------------------
+# layout
+
+
+def test_plot_modules_use_only_public_names_of_other_packages():
+    # issue 11: plot.py imported private names from pooling._meta and recomputed statistics
+    import ast
+
+    root = Path(binfer.__file__).parent / "plot"
+    assert not (root.parent / "plot.py").exists()
+    for path in root.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 2:
+                package = (node.module or "").split(".")[0]
+                assert package in ("pooling", "profiling", "core", "_results"), (path, package)
+                if package in ("pooling", "profiling"):
+                    assert node.module == package, f"{path.name} imports {node.module}"
+    assert set(bplot.__all__) == {"forest", "pmf", "funnel"}

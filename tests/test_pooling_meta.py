@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import special, stats
 
 import binfer
 from binfer.pooling._meta import MetaProportionResult, meta_proportion
@@ -116,9 +117,14 @@ def test_meta_proportion_matches_metafor(ds, case):
     assert r.q_df == case["q_df"]
     if case["pi_low"] is None:  # metafor's predict() has no PI for EE: it would equal the CI
         assert r.prediction_interval == r.proportion_ci
+        assert r.prediction_interval_model == r.confidence_interval
     else:
         _close(r.prediction_interval.low, _clip(case["pi_low"]), rtol, "pi_low")
         _close(r.prediction_interval.high, _clip(case["pi_high"]), rtol, "pi_high")
+        if case["scale"] == "logit":  # the model-scale interval is the one metafor back-transforms
+            _close(special.expit(r.prediction_interval_model.low), case["pi_low"], rtol, "pi_low")
+            _close(special.expit(r.prediction_interval_model.high), case["pi_high"], rtol,
+                   "pi_high")
     if case.get("tau2_ci_low") is None:
         assert r.tau2_ci is None
     else:
@@ -406,3 +412,101 @@ def test_canonical_label_columns_name_groups_and_studies():
     assert list(meta_proportion(surgical).groups["label"]) == list(surgical["group"])
     r = meta_proportion(HAND.rename(columns={"hospital": "group"}))
     assert "2 groups ('A', 'C')" in r.note
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 11: one per-row table for every pooled result; prediction intervals on a stated scale;
+# the inverse-variance engine behind a declared interface
+
+
+def test_one_table_with_one_set_of_columns_for_every_pooled_result():
+    common = ["label", "estimate", "se", "ci_low", "ci_high", "weight"]
+    pooled = binfer.pooled_proportion(HAND, group="hospital", method="clopper-pearson")
+    meta = meta_proportion(HAND, group="hospital")
+    two = meta_two_arm(BCG)
+    assert list(pooled.table.columns) == ["label", "events", "trials", *common[1:]]
+    assert list(meta.table.columns) == [
+        "label", "events", "trials", "estimate", "se", "vi", "ci_low", "ci_high", "weight",
+        "proportion", "proportion_ci_low", "proportion_ci_high"]
+    assert list(two.table.columns) == [
+        "label", "events_treat", "trials_treat", "events_ctrl", "trials_ctrl", "estimate", "se",
+        "vi", "ci_low", "ci_high", "weight"]
+    for result in (pooled, meta, two):
+        table = result.table
+        assert set(common) <= set(table.columns) and len(table) == len(HAND)
+        assert table["weight"].sum() == pytest.approx(100.0, rel=1e-12)
+        # each row's interval is its estimate +- z se, except the exact pooled_proportion ones
+        if result is not pooled:
+            np.testing.assert_allclose(table["se"], np.sqrt(table["vi"]), rtol=1e-15)
+            z = stats.norm.isf(0.025)
+            np.testing.assert_allclose(table["ci_high"] - table["estimate"], z * table["se"],
+                                       rtol=1e-12)
+    # pooled_proportion: x / n, Wald se, the result's own method per group, weights n / N
+    x, n = HAND["events"].to_numpy(), HAND["trials"].to_numpy()
+    np.testing.assert_allclose(pooled.table["estimate"], x / n, rtol=1e-15)
+    np.testing.assert_allclose(pooled.table["se"], np.sqrt(x / n * (1 - x / n) / n), rtol=1e-15)
+    np.testing.assert_allclose(pooled.table["ci_low"][1],
+                               stats.beta.ppf(0.025, 5, 30 - 5 + 1), rtol=1e-10)
+    np.testing.assert_allclose(pooled.table["weight"], 100 * n / n.sum(), rtol=1e-15)
+    assert list(pooled.table["label"]) == list(HAND["hospital"])
+    # meta_proportion: the groups back-transformed as the pooled estimate (expit for logit)
+    np.testing.assert_allclose(meta.table["proportion"], special.expit(meta.table["estimate"]),
+                               rtol=1e-14)
+    np.testing.assert_allclose(meta.table["proportion"][[1, 3, 4]], (x / n)[[1, 3, 4]],
+                               rtol=1e-14)  # groups with no continuity correction
+
+
+def test_old_table_names_still_work():
+    meta = meta_proportion(HAND, group="hospital")
+    assert meta.groups is meta.table
+    two = meta_two_arm(BCG)
+    old = two.studies
+    assert list(old.columns) == ["label", "events_treat", "trials_treat", "events_ctrl",
+                                 "trials_ctrl", "yi", "vi", "ci_low", "ci_high", "weight"]
+    np.testing.assert_array_equal(old["yi"], two.table["estimate"])
+
+
+def test_prediction_intervals_state_their_scale():
+    z = stats.norm.isf(0.025)
+    r = meta_proportion(HAND, group="hospital", scale="logit")
+    assert r.prediction_scale == "proportion"
+    assert r.prediction_interval_outcome == r.prediction_interval
+    half = z * math.sqrt(r.se**2 + r.tau2)  # metafor's predict(): estimate +- z sqrt(se^2 + tau^2)
+    assert tuple(r.prediction_interval_model) == pytest.approx(
+        (r.estimate - half, r.estimate + half), rel=1e-14)
+    np.testing.assert_allclose(special.expit(r.prediction_interval_model),
+                               r.prediction_interval, rtol=1e-14)
+    frame = r.to_frame()
+    assert frame["prediction_scale"][0] == "proportion"
+    assert {"prediction_interval_model_low", "prediction_interval_model_high"} <= set(frame)
+    for measure, scale in (("OR", "log odds ratio"), ("RR", "log risk ratio"),
+                           ("RD", "risk difference")):
+        t = meta_two_arm(BCG, measure=measure)
+        assert t.prediction_scale == scale
+        assert t.prediction_interval_model == t.prediction_interval
+        half = z * math.sqrt(t.se**2 + t.tau2)
+        assert tuple(t.prediction_interval) == pytest.approx(
+            (t.estimate - half, t.estimate + half), rel=1e-14)
+        if measure == "RD":
+            assert t.prediction_interval_outcome == t.prediction_interval
+        else:
+            np.testing.assert_allclose(t.prediction_interval_outcome,
+                                       np.exp(t.prediction_interval), rtol=1e-14)
+        assert t.to_frame()["prediction_scale"][0] == scale
+
+
+def test_meta_modules_use_the_engine_through_its_declared_interface():
+    import ast
+
+    from binfer.pooling import _inverse_variance
+
+    root = Path(binfer.__file__).parent / "pooling"
+    for name in ("_meta.py", "_meta_two_arm.py"):
+        tree = ast.parse((root / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                assert node.module != "_meta", f"{name} imports from _meta"
+                if node.module == "_inverse_variance":
+                    names = {alias.name for alias in node.names}
+                    assert names <= set(_inverse_variance.__all__), (name, names)
+                    assert not any(n.startswith("_") for n in names)

@@ -125,3 +125,18 @@ def check_quantiles(q, name: str = "q") -> np.ndarray:
             f"{name} must be probabilities in [0, 1]; entry {flat} is {arr.ravel()[flat].item()!r}"
         )
     return arr
+
+
+def check_choice(value, name: str, choices):
+    """``value`` if it is one of ``choices`` (strings compared by value, anything else such as
+    None by identity), else the one error every string option gives:
+    ``ValueError: method must be one of wald, wilson, clopper-pearson; got 'exact'``.
+
+    Returns the matching entry of ``choices`` (a plain ``str`` even for a numpy string).
+    """
+    for choice in choices:
+        if value is choice or (isinstance(value, str) and isinstance(choice, str)
+                               and value == choice):
+            return choice
+    shown = ", ".join(c if isinstance(c, str) else plain(c) for c in choices)
+    raise ValueError(f"{name} must be one of {shown}; got {plain(value)}")

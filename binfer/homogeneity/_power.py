@@ -11,6 +11,7 @@ from scipy import stats
 
 from .._results import Result, fmt
 from ..core._checks import (
+    check_choice,
     check_count,
     check_probabilities,
     check_random_state,
@@ -89,7 +90,8 @@ def homogeneity_power(
         ``"simulation"``: draw the k binomial counts ``n_simulations`` times and count how often
         the test rejects (its Monte Carlo SE in ``power_mcse``).
     n_simulations, random_state, progress
-        For ``"simulation"``: number of tables, seed, progress bar.
+        For ``"simulation"``: number of tables, seed, progress bar (shown in a notebook or when
+        stderr is a terminal, never when it is redirected).
 
     Returns
     -------
@@ -120,8 +122,7 @@ def homogeneity_power(
         return PowerResult(float(stats.ncx2.sf(crit, df, ncp)) if ncp > 0
                            else float(stats.chi2.sf(crit, df)), ncp, df, alpha,
                            "noncentral chi-square")
-    if method != "simulation":
-        raise ValueError(f"method must be 'noncentral' or 'simulation'; got {plain(method)}")
+    check_choice(method, "method", ("noncentral", "simulation"))
     rng = check_random_state(random_state)
     rejections = 0
     for size in _batches(n_simulations, _SIM_CHUNK, progress, "simulating"):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special, stats
 
-from .._data import TwoArm, describe_rows, two_arm
+from .._data import TwoArm, check_alternative, describe_rows, two_arm
 from .._results import ConfidenceInterval, TestResult, fmt
 from ..core._checks import check_unit_interval
 from ..core._logbinom import log_choose
@@ -101,12 +101,17 @@ def _solve_log_psi(f, target: float) -> float:
     return optimize.brentq(lambda t: f(t) - target, lo, hi, xtol=1e-13, rtol=1e-15)
 
 
-def _exact_cmh(counts: TwoArm, conf_level: float):
+def _exact_cmh(counts: TwoArm, conf_level: float, alternative: str = "two-sided"):
     law = _ConditionalSum(counts)
     s = int(counts.events_treat.sum())
     d = law.logpmf(0.0)
     d_obs = d[s - law.lo]
-    pvalue = float(np.exp(special.logsumexp(d[d <= d_obs + math.log1p(_REL_TOL)])))
+    if alternative == "less":  # P(S <= s), as R's pn2x2xk(upper = FALSE)
+        pvalue = law.lower(s, 0.0)
+    elif alternative == "greater":
+        pvalue = law.upper(s, 0.0)
+    else:
+        pvalue = float(np.exp(special.logsumexp(d[d <= d_obs + math.log1p(_REL_TOL)])))
     # Conditional MLE: E_psi[S] = s (Birch 1964), solved in log psi to 1e-13.
     if s == law.lo:
         est = 0.0
@@ -114,9 +119,11 @@ def _exact_cmh(counts: TwoArm, conf_level: float):
         est = math.inf
     else:
         est = math.exp(_solve_log_psi(law.mean, s))
-    alpha = (1 - conf_level) / 2
-    low = 0.0 if s == law.lo else math.exp(_solve_log_psi(lambda t: law.upper(s, t), alpha))
-    high = (math.inf if s == law.hi
+    # One-sided intervals put all of 1 - conf_level in one tail (R's ncp.L / ncp.U).
+    alpha = (1 - conf_level) / (2 if alternative == "two-sided" else 1)
+    low = (0.0 if s == law.lo or alternative == "less"
+           else math.exp(_solve_log_psi(lambda t: law.upper(s, t), alpha)))
+    high = (math.inf if s == law.hi or alternative == "greater"
             else math.exp(_solve_log_psi(lambda t: -law.lower(s, t), -alpha)))
     return s, min(pvalue, 1.0), est, ConfidenceInterval(low, high)
 
@@ -131,6 +138,7 @@ def cmh_test(
     study=None,
     correction: bool = True,
     exact: bool = False,
+    alternative: str = "two-sided",
     conf_level: float = 0.95,
 ) -> CMHTestResult:
     """Cochran-Mantel-Haenszel test that the common odds ratio of K 2 x 2 tables is 1.
@@ -146,6 +154,11 @@ def cmh_test(
         probabilities of sums S no more probable than the observed one (R's convention), the
         conditional MLE of the common odds ratio (solved to 1e-13 in log OR; R's default
         ``uniroot`` tolerance is about 1e-4) and the exact conditional interval.
+    alternative : {"two-sided", "less", "greater"}
+        ``"less"``: the common odds ratio is below 1 (treated events fewer than expected);
+        ``"greater"``: above 1. One-sided p-values as R's ``mantelhaen.test``: asymptotic, the
+        normal tail of z = sign(sum(a_k - E a_k)) sqrt(statistic); exact, P(S <= s) or
+        P(S >= s). The confidence interval is then one-sided too, (0, high] or [low, inf).
     conf_level : float
         Level of the odds ratio's confidence interval.
 
@@ -178,8 +191,9 @@ def cmh_test(
     counts = two_arm(data, events_treat=events_treat, trials_treat=trials_treat,
                      events_ctrl=events_ctrl, trials_ctrl=trials_ctrl, study=study)
     conf_level = check_unit_interval(conf_level, "conf_level")
+    alternative = check_alternative(alternative)
     if exact:
-        s, p, est, ci = _exact_cmh(counts, conf_level)
+        s, p, est, ci = _exact_cmh(counts, conf_level, alternative)
         return CMHTestResult(float(s), p, None, "exact conditional test of a common odds ratio 1",
                              estimate=est, confidence_interval=ci, conf_level=conf_level,
                              note="statistic is S, the treated events; estimate is the "
@@ -191,7 +205,19 @@ def cmh_test(
     method = "Mantel-Haenszel chi-square" + (" with continuity correction" if correction else "")
     stat = float(test.statistic)
     # chi2.sf, not statsmodels' 1 - cdf, which is 0 below 1e-16
-    return CMHTestResult(stat, float(stats.chi2.sf(stat, 1)), 1, method, estimate=est,
+    pvalue = float(stats.chi2.sf(stat, 1))
+    if alternative != "two-sided":
+        # R: z = sign(DELTA) sqrt(STATISTIC), DELTA = sum(a - n1 m1 / N) over strata
+        n = counts.trials_treat + counts.trials_ctrl
+        delta = float((counts.events_treat - counts.trials_treat
+                       * (counts.events_treat + counts.events_ctrl) / n).sum())
+        z = math.copysign(math.sqrt(stat), delta) if delta != 0 else 0.0
+        pvalue = float(stats.norm.cdf(z) if alternative == "less" else stats.norm.sf(z))
+        # one-sided Robins-Breslow-Greenland limit, all of 1 - conf_level in one tail
+        half = float(stats.norm.isf(1 - conf_level)) * float(table.logodds_pooled_se)
+        low, high = ((0.0, est * math.exp(half)) if alternative == "less"
+                     else (est * math.exp(-half), math.inf))
+    return CMHTestResult(stat, pvalue, 1, method, estimate=est,
                          confidence_interval=ConfidenceInterval(float(low), float(high)),
                          conf_level=conf_level)
 

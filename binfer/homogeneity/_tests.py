@@ -4,6 +4,7 @@ test; the Cochran-Armitage trend test."""
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -12,13 +13,14 @@ import pandas as pd
 from scipy import special, stats
 from tqdm import tqdm
 
-from .._data import one_arm
+from .._data import check_alternative, one_arm
 from .._results import TestResult, fmt
-from ..core._checks import check_count, check_random_state, plain
+from ..core._checks import check_choice, check_count, check_random_state, plain
 from ..core._logbinom import log_choose
 from ._exact import ExactTooLarge, ffh_exact_pvalue
 
-__all__ = ["TrendTestResult", "homogeneity_test", "tarone_test", "trend_test"]
+__all__ = ["HomogeneityTestResult", "TrendTestResult", "homogeneity_test", "tarone_test",
+           "trend_test"]
 
 METHODS = ("pearson", "g", "exact", "monte-carlo")
 # R's chisq.test/fisher.test compare simulated statistics with this slack for rounding.
@@ -44,6 +46,49 @@ class TrendTestResult(TestResult):
         return lines
 
 
+@dataclass(frozen=True, repr=False)
+class HomogeneityTestResult(TestResult):
+    """A homogeneity test with its per-group table ``groups``: observed and expected events and
+    the residuals (as R's ``chisq.test`` returns ``expected``, ``residuals`` and ``stdres``)."""
+
+    groups: pd.DataFrame | None = field(default=None, compare=False)
+
+    def _lines(self) -> list[str]:
+        lines = super()._lines()
+        if self.groups is not None and self.groups["standardized_residual"].abs().max() > 0:
+            res = self.groups["standardized_residual"]
+            label = res.abs().idxmax()
+            lines.append(f"largest standardized residual: {fmt(float(res[label]))} "
+                         f"(group {plain(label)})")
+        return lines
+
+
+def _group_table(counts) -> pd.DataFrame:
+    """Observed and expected events per group, Pearson and standardized residuals.
+
+    Under a common p = X / N the expected events are E_i = n_i X / N. ``pearson_residual`` is
+    R's ``chisq.test(...)$residuals`` for the events cell, (x_i - E_i) / sqrt(E_i) (the
+    non-events cell's is -(x_i - E_i) / sqrt(n_i - E_i); X^2 sums both squares).
+    ``standardized_residual`` is R's ``$stdres`` (Agresti's adjusted residual),
+    (x_i - E_i) / sqrt(n_i p (1 - p) (1 - n_i / N)), N(0, 1) under H0. Where a residual's
+    variance is 0 (no events or only events overall, or one group holding every trial), the
+    observed count equals the expected one and the residual is reported as 0.
+    """
+    x, n = counts.events.astype(float), counts.trials.astype(float)
+    big_n = n.sum()
+    p = x.sum() / big_n
+    expected = n * p
+    diff = x - expected
+    var_std = n * p * (1 - p) * (1 - n / big_n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pearson = np.where(expected > 0, diff / np.sqrt(expected), 0.0)
+        std = np.where(var_std > 0, diff / np.sqrt(var_std), 0.0)
+    return pd.DataFrame({"events": counts.events, "trials": counts.trials,
+                         "expected_events": expected, "pearson_residual": pearson,
+                         "standardized_residual": std},
+                        index=counts.label_index.rename(counts.label_index.name or "group"))
+
+
 def _pearson(events: np.ndarray, trials: np.ndarray) -> np.ndarray:
     """Pearson X^2 of k x 2 tables (rows of ``events``; the same trials and total in each)."""
     p = events.sum(axis=-1, keepdims=True) / trials.sum()
@@ -59,9 +104,22 @@ def _g(events: np.ndarray, trials: np.ndarray) -> float:
     )
 
 
+def _in_notebook() -> bool:
+    """True inside a Jupyter kernel (the check tqdm.autonotebook makes)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
 def _batches(total: int, size: int, progress: bool, desc: str):
-    """Batch sizes adding up to ``total`` (at most ``size`` each), with a progress bar."""
-    with tqdm(total=total, disable=not progress, desc=desc, leave=False) as bar:
+    """Batch sizes adding up to ``total`` (at most ``size`` each), with a progress bar.
+
+    ``progress=True`` shows the bar where someone watches: in a notebook, or when stderr is a
+    terminal (tqdm's ``disable=None``); scripts with redirected stderr and CI logs stay clean.
+    ``progress=False`` never shows it.
+    """
+    disable = True if not progress else False if _in_notebook() else None
+    with tqdm(total=total, disable=disable, desc=desc, leave=False) as bar:
         done = 0
         while done < total:
             step = min(size, total - done)
@@ -118,7 +176,8 @@ def homogeneity_test(
     random_state : None, int or numpy Generator
         Seed for the resampling.
     progress : bool
-        Show a progress bar while resampling.
+        Show a progress bar while resampling, if anyone can see it: in a notebook or when
+        stderr is a terminal, never when stderr is redirected (scripts, CI logs).
     max_nodes : int
         Work budget of the exact network algorithm (partial tables held at once); beyond it the
         exact test falls back to Monte Carlo on the same ordering and says so in ``note``.
@@ -128,10 +187,14 @@ def homogeneity_test(
 
     Returns
     -------
-    TestResult
+    HomogeneityTestResult
         ``statistic`` (X^2, G^2, or -2 log P(observed table | margins) for the exact test),
         ``pvalue``, ``df`` (k - 1; None for the exact test), ``method``, ``pvalue_mcse`` (Monte
-        Carlo standard error, simulated p-values only) and ``note``.
+        Carlo standard error, simulated p-values only), ``note``, and ``groups``: a DataFrame
+        indexed by group label with ``events``, ``trials``, ``expected_events`` (n_i X / N),
+        ``pearson_residual`` ((x_i - E_i) / sqrt(E_i), R's ``chisq.test()$residuals``) and
+        ``standardized_residual`` (R's ``$stdres``, N(0, 1) under H0), as pingouin's
+        ``chi2_independence`` returns its expected and observed tables.
 
     Notes
     -----
@@ -161,9 +224,15 @@ def homogeneity_test(
     (10.126, 3, 0.0175)
     >>> round(homogeneity_test(df, method="exact").pvalue, 4)
     0.0159
+    >>> r.groups.round(3)
+           events  trials  expected_events  pearson_residual  standardized_residual
+    group
+    0           2      30            6.585            -1.787                 -2.326
+    1           9      31            6.805             0.841                  1.101
+    2           4      29            6.366            -0.938                 -1.214
+    3          12      33            7.244             1.767                  2.338
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {plain(method)}")
+    method = check_choice(method, "method", METHODS)
     n_resamples = check_count(n_resamples, "n_resamples")
     max_nodes = check_count(max_nodes, "max_nodes")
     counts = one_arm(data, events=events, trials=trials, group=group, outcome=outcome,
@@ -174,29 +243,34 @@ def homogeneity_test(
     label = {"pearson": "Pearson chi-square", "g": "likelihood-ratio G",
              "exact": "Fisher-Freeman-Halton exact",
              "monte-carlo": "Pearson chi-square, Monte Carlo"}
+    table = _group_table(counts)
+
+    def result(*args, **kwargs) -> HomogeneityTestResult:
+        return HomogeneityTestResult(*args, groups=table, **kwargs)
+
     if total in (0, big_n):
         outcome_word = "no" if total == 0 else "only"
-        return TestResult(0.0, 1.0, None if method == "exact" else df, label[method],
+        return result(0.0, 1.0, None if method == "exact" else df, label[method],
                           note=f"every group has {outcome_word} events: one table fits the "
                                "margins, nothing to test")
     if method == "pearson":
         stat = float(_pearson(x.astype(float), n))
-        return TestResult(stat, float(stats.chi2.sf(stat, df)), df, label[method])
+        return result(stat, float(stats.chi2.sf(stat, df)), df, label[method])
     if method == "g":
         stat = _g(x, n)
-        return TestResult(stat, float(stats.chi2.sf(stat, df)), df, label[method])
+        return result(stat, float(stats.chi2.sf(stat, df)), df, label[method])
     rng = check_random_state(random_state)
     if method == "monte-carlo":
         stat = float(_pearson(x.astype(float), n))
         p, se = _monte_carlo(x, n, lambda t: _pearson(t.astype(float), n), stat,
                              n_resamples, rng, progress)
-        return TestResult(stat, p, df, label[method], pvalue_mcse=se,
+        return result(stat, p, df, label[method], pvalue_mcse=se,
                           note=f"{n_resamples} tables drawn with both margins fixed")
     log_margins = float(log_choose(big_n, total))  # log C(N, X): every table's denominator
     stat = -2 * (float(log_choose(n, x).sum()) - log_margins)
     try:
         p, _ = ffh_exact_pvalue(x, n, max_nodes=max_nodes)
-        return TestResult(stat, p, None, label[method])
+        return result(stat, p, None, label[method])
     except ExactTooLarge:
         # Same ordering as the exact test: tables no more probable than the observed one,
         # i.e. -2 log P(table) >= -2 log P(observed).
@@ -204,7 +278,7 @@ def homogeneity_test(
             return -2 * (log_choose(n, tables).sum(axis=-1) - log_margins)
 
         p, se = _monte_carlo(x, n, minus2logp, stat, n_resamples, rng, progress)
-        return TestResult(stat, p, None, label[method] + " (Monte Carlo)", pvalue_mcse=se,
+        return result(stat, p, None, label[method] + " (Monte Carlo)", pvalue_mcse=se,
                           note=f"the exact network exceeded max_nodes={max_nodes}; p-value from "
                                f"{n_resamples} tables drawn with both margins fixed")
 
@@ -260,7 +334,8 @@ def tarone_test(data, *, events="events", trials="trials", group=None, outcome=N
 
 
 def trend_test(
-    data, *, events="events", trials="trials", scores=None, group=None, outcome=None
+    data, *, events="events", trials="trials", scores=None, alternative: str = "two-sided",
+    group=None, outcome=None
 ) -> TrendTestResult:
     """Cochran-Armitage test for a linear trend in proportions across ordered groups.
 
@@ -275,6 +350,9 @@ def trend_test(
         Series, read by position). Default 1, 2, ..., k in the groups' order: row order for
         grouped rows; with ``outcome``, the sorted group labels, or the categories' order when
         the group column is a pandas Categorical (never the order the subjects appear in).
+    alternative : {"two-sided", "less", "greater"}
+        ``"greater"``: proportions rise with the score (p-value P(Z >= z)); ``"less"``: they
+        fall (P(Z <= z)); ``"two-sided"``: the chi-square p-value of ``prop.trend.test``.
     group, outcome : str, optional
         The group label column (default: the column ``group`` if present, else the row index);
         ``outcome`` names a 0/1 column of one row per subject, aggregated by ``group``.
@@ -282,7 +360,7 @@ def trend_test(
     Returns
     -------
     TrendTestResult
-        ``statistic`` (chi-square, 1 df), ``pvalue`` (two-sided), ``df`` = 1, ``z``: the
+        ``statistic`` (chi-square, 1 df), ``pvalue`` (of ``alternative``), ``df`` = 1, ``z``: the
         signed square root (positive when proportions rise with the score), and ``scores``: the
         score of each group, a Series indexed by the group labels.
 
@@ -301,6 +379,7 @@ def trend_test(
     >>> r.scores.tolist()
     [1.0, 2.0, 3.0, 4.0]
     """
+    alternative = check_alternative(alternative)
     counts = one_arm(data, events=events, trials=trials, group=group, outcome=outcome,
                      min_groups=2)
     x, n = counts.events.astype(float), counts.trials.astype(float)
@@ -342,6 +421,10 @@ def trend_test(
     if sxx == 0:
         raise ValueError("scores: all groups have the same score; a trend needs distinct scores")
     z = float(((x - n * p) * (s - s_bar)).sum() / math.sqrt(p * (1 - p) * sxx))
-    return TrendTestResult(z * z, float(stats.chi2.sf(z * z, 1)), 1,
-                           "Cochran-Armitage chi-square test for trend", z=z,
+    pvalue = {"two-sided": stats.chi2.sf(z * z, 1), "less": stats.norm.cdf(z),
+              "greater": stats.norm.sf(z)}[alternative]
+    method = "Cochran-Armitage chi-square test for trend"
+    if alternative != "two-sided":
+        method += f" ({alternative}: one-sided p-value from the signed z)"
+    return TrendTestResult(z * z, float(pvalue), 1, method, z=z,
                            scores=pd.Series(s, index=counts.label_index, name="score"))

@@ -1,8 +1,8 @@
 """Meta-analysis of two-arm studies (odds ratio, risk ratio, risk difference), as metafor's
 ``rma`` (inverse variance), ``rma.mh`` (Mantel-Haenszel) and ``rma.peto`` (Peto one-step OR).
 
-The inverse-variance machinery (tau^2, Q-profile, I^2) is shared with ``_meta.py``; the
-Mantel-Haenszel and Peto estimators are closed-form sums written out here.
+The inverse-variance engine (tau^2, Q-profile, I^2) is ``_inverse_variance.py``, shared with
+``_meta.py``; the Mantel-Haenszel and Peto estimators are closed-form sums written out here.
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from scipy import stats
 
 from .._data import describe_rows, two_arm
 from .._results import ConfidenceInterval, fmt
-from ..core._checks import check_unit_interval
-from ._meta import (
+from ..core._checks import check_choice, check_unit_interval
+from ._inverse_variance import (
     TAU2_METHODS,
-    _choice,
-    _Fit,
-    _inverse_variance,
-    _MetaResult,
-    _model_line,
-    _wald,
+    Fit,
+    MetaResult,
+    effects_table,
+    inverse_variance,
+    model_line,
+    wald,
 )
 
 __all__ = ["MetaTwoArmResult", "meta_two_arm"]
@@ -34,6 +34,8 @@ __all__ = ["MetaTwoArmResult", "meta_two_arm"]
 MEASURES = ("OR", "RR", "RD")
 METHODS = TAU2_METHODS + ("MH", "Peto")
 _MEASURE_NAME = {"OR": "odds ratio", "RR": "risk ratio", "RD": "risk difference"}
+# the scale of ``estimate`` and ``prediction_interval`` (log ratios; the difference as it is)
+_MODEL_SCALE = {"OR": "log odds ratio", "RR": "log risk ratio", "RD": "risk difference"}
 
 
 def _effects(a, b, c, d, measure: str):
@@ -84,7 +86,7 @@ def _fixed_q(yi, vi, beta):
     return q, df, float(stats.chi2.sf(q, df)), i2, q / df
 
 
-def _mantel_haenszel(a, b, c, d, measure: str, conf_level: float, yi, vi) -> _Fit:
+def _mantel_haenszel(a, b, c, d, measure: str, conf_level: float, yi, vi) -> Fit:
     """rma.mh on the uncorrected counts (double-zero tables included): the MH OR with the Robins,
     Breslow & Greenland (1986) variance, the MH RR with Greenland & Robins' (1985) variance and the
     MH RD with the variance of Sato, Greenland & Robins (1989), as metafor."""
@@ -132,7 +134,7 @@ def _mantel_haenszel(a, b, c, d, measure: str, conf_level: float, yi, vi) -> _Fi
     return _fixed_fit(beta, math.sqrt(var), conf_level, yi, vi, weights)
 
 
-def _peto(a, b, c, d, conf_level: float, yi, vi) -> _Fit:
+def _peto(a, b, c, d, conf_level: float, yi, vi) -> Fit:
     """rma.peto: the one-step log OR sum(O - E) / sum(V) of Yusuf et al. (1985), uncorrected
     counts; Q = sum (O - E)^2 / V - (sum(O - E))^2 / sum(V) over the tables with V > 0."""
     a, b, c, d = (np.asarray(t, dtype=float) for t in (a, b, c, d))
@@ -157,10 +159,10 @@ def _peto(a, b, c, d, conf_level: float, yi, vi) -> _Fit:
     return dataclasses.replace(fit, q=q, q_df=max(df, 0), q_pvalue=p, i2=i2, h2=h2)
 
 
-def _fixed_fit(beta, se, conf_level, yi, vi, weights) -> _Fit:
-    zval, pvalue, ci, _ = _wald(beta, se, conf_level)
+def _fixed_fit(beta, se, conf_level, yi, vi, weights) -> Fit:
+    zval, pvalue, ci, _ = wald(beta, se, conf_level)
     q, df, p, i2, h2 = _fixed_q(yi, vi, beta)
-    return _Fit(
+    return Fit(
         estimate=float(beta),
         se=float(se),
         zval=zval,
@@ -183,8 +185,12 @@ def _exp(ci: ConfidenceInterval) -> ConfidenceInterval:
 
 
 @dataclass(frozen=True, repr=False)
-class MetaTwoArmResult(_MetaResult):
-    """A pooled treatment effect from two-arm studies; see :func:`meta_two_arm`."""
+class MetaTwoArmResult(MetaResult):
+    """A pooled treatment effect from two-arm studies; see :func:`meta_two_arm`.
+
+    ``table`` has one row per study; ``studies`` is the same table under its earlier column names
+    (``yi`` for ``estimate``, without ``se``).
+    """
 
     estimate: float
     se: float
@@ -195,6 +201,7 @@ class MetaTwoArmResult(_MetaResult):
     confidence_interval_exp: ConfidenceInterval | None
     prediction_interval: ConfidenceInterval
     prediction_interval_exp: ConfidenceInterval | None
+    prediction_scale: str
     tau2: float
     tau2_ci: ConfidenceInterval | None
     q: float
@@ -206,7 +213,7 @@ class MetaTwoArmResult(_MetaResult):
     method: str
     measure: str
     k: int
-    studies: pd.DataFrame
+    table: pd.DataFrame
     note: str | None = None
     _title: ClassVar[str] = "Meta-analysis of two-arm studies"
     _optional_intervals: ClassVar[tuple[str, ...]] = (
@@ -215,10 +222,29 @@ class MetaTwoArmResult(_MetaResult):
         "prediction_interval_exp",
     )
 
+    @property
+    def studies(self) -> pd.DataFrame:
+        """The per-study ``table`` under its earlier column names (``yi`` for ``estimate``;
+        no ``se``), kept as an alias."""
+        return self.table.drop(columns="se").rename(columns={"estimate": "yi"})
+
+    @property
+    def prediction_interval_model(self) -> ConfidenceInterval:
+        """The prediction interval on the scale of ``estimate`` (``prediction_interval``)."""
+        return self.prediction_interval
+
+    @property
+    def prediction_interval_outcome(self) -> ConfidenceInterval:
+        """The prediction interval on the outcome scale: the odds or risk ratio
+        (``prediction_interval_exp``), or the risk difference."""
+        if self.prediction_interval_exp is not None:
+            return self.prediction_interval_exp
+        return self.prediction_interval
+
     def _lines(self) -> list[str]:
         pct = f"{100 * self.conf_level:g}%"
         scale = "log " + self.measure if self.measure != "RD" else "RD"
-        lines = [f"model: {_model_line(self.method, self.k)}, {_MEASURE_NAME[self.measure]}"]
+        lines = [f"model: {model_line(self.method, self.k)}, {_MEASURE_NAME[self.measure]}"]
         het = self._heterogeneity_lines()
         lines += het if self.method in ("DL", "REML", "PM", "ML") else het[2:]
         lines += [
@@ -275,13 +301,18 @@ def meta_two_arm(
     -------
     MetaTwoArmResult
         ``estimate``, ``se``, ``confidence_interval``, ``prediction_interval`` on the log scale for
-        OR and RR (the raw difference for RD); ``estimate_exp``, ``confidence_interval_exp`` and
-        ``prediction_interval_exp`` exponentiated (None for RD); ``zval`` and ``pvalue`` of the
-        test of no effect; ``tau2`` (0 for EE, MH, Peto) and its Q-profile ``tau2_ci`` (None for
-        EE, MH, Peto); ``q``, ``q_df``, ``q_pvalue``; ``i2`` (a fraction in [0, 1]); ``h2``;
-        ``k``; ``studies``, one row per study with the counts, ``label``, ``yi``, ``vi``,
-        ``ci_low``, ``ci_high`` and ``weight`` (percent, metafor's ``weights()``); ``note`` says
-        which studies were continuity-corrected or left out of Q.
+        OR and RR (the raw difference for RD), as ``prediction_scale`` says (``"log odds
+        ratio"``, ``"log risk ratio"``, ``"risk difference"``); ``estimate_exp``,
+        ``confidence_interval_exp`` and ``prediction_interval_exp`` exponentiated (None for RD);
+        ``prediction_interval_outcome`` is the interval on the ratio (or difference) scale in
+        every case, ``prediction_interval_model`` on the scale of ``estimate``; ``zval`` and
+        ``pvalue`` of the test of no effect; ``tau2`` (0 for EE, MH, Peto) and its Q-profile
+        ``tau2_ci`` (None for EE, MH, Peto); ``q``, ``q_df``, ``q_pvalue``; ``i2`` (a fraction in
+        [0, 1]); ``h2``; ``k``; ``table``, one row per study with ``label``, the counts,
+        ``estimate`` (metafor's yi), ``se``, ``vi``, ``ci_low``, ``ci_high`` and ``weight``
+        (percent, metafor's ``weights()``), the columns of every pooled result's table
+        (``studies`` is the same table with ``yi`` for ``estimate``); ``note`` says which
+        studies were continuity-corrected or left out of Q.
 
     Notes
     -----
@@ -289,7 +320,7 @@ def meta_two_arm(
     gets 1/2 added to all four cells. OR: log(a d / (b c)), v = 1/a + 1/b + 1/c + 1/d; RR:
     log((a / n1) / (c / n2)), v = 1/a - 1/n1 + 1/c - 1/n2; RD: p1 - p2,
     v = p1 (1 - p1) / n1 + p2 (1 - p2) / n2. The inverse-variance methods keep double-zero studies
-    (drop00 = FALSE, as ``rma``) and pool as :func:`~binfer.pooling._meta.meta_proportion` does
+    (drop00 = FALSE, as ``rma``) and pool as :func:`~binfer.meta_proportion` does
     (same tau^2 estimators, Q-profile interval, I^2, H^2 and prediction interval).
 
     MH and Peto (as ``rma.mh`` and ``rma.peto``) pool the uncorrected counts, double-zero studies
@@ -343,8 +374,8 @@ def meta_two_arm(
         study=study,
         min_studies=1,
     )
-    measure = _choice(measure, MEASURES, "measure")
-    method = _choice(method, METHODS, "method")
+    measure = check_choice(measure, "measure", MEASURES)
+    method = check_choice(method, "method", METHODS)
     if method == "Peto" and measure != "OR":
         raise ValueError(f'method="Peto" pools odds ratios: use measure="OR", got {measure!r}')
     conf_level = check_unit_interval(conf_level, "conf_level")
@@ -361,7 +392,7 @@ def meta_two_arm(
     elif method == "Peto":
         fit = _peto(a, b, c, d, conf_level, yi, vi)
     else:
-        fit = _inverse_variance(yi, vi, method, conf_level)
+        fit = inverse_variance(yi, vi, method, conf_level)
 
     notes = []
     if corrected.any():
@@ -380,22 +411,13 @@ def meta_two_arm(
         if not (corrected.any() or double_zero.any()):
             notes = []
 
-    z = stats.norm.isf((1 - conf_level) / 2)
-    half = z * np.sqrt(vi)
-    studies = pd.DataFrame(
-        {
-            "label": labels,
-            "events_treat": counts.events_treat,
-            "trials_treat": counts.trials_treat,
-            "events_ctrl": counts.events_ctrl,
-            "trials_ctrl": counts.trials_ctrl,
-            "yi": yi,
-            "vi": vi,
-            "ci_low": yi - half,
-            "ci_high": yi + half,
-            "weight": fit.weights,
-        }
-    )
+    arms = {
+        "events_treat": counts.events_treat,
+        "trials_treat": counts.trials_treat,
+        "events_ctrl": counts.events_ctrl,
+        "trials_ctrl": counts.trials_ctrl,
+    }
+    table = effects_table(labels, arms, yi, vi, fit.weights, conf_level)
     ratio = measure != "RD"
     return MetaTwoArmResult(
         estimate=fit.estimate,
@@ -407,6 +429,7 @@ def meta_two_arm(
         confidence_interval_exp=_exp(fit.ci) if ratio else None,
         prediction_interval=fit.pi,
         prediction_interval_exp=_exp(fit.pi) if ratio else None,
+        prediction_scale=_MODEL_SCALE[measure],
         tau2=fit.tau2,
         tau2_ci=fit.tau2_ci,
         q=fit.q,
@@ -418,6 +441,6 @@ def meta_two_arm(
         method=method,
         measure=measure,
         k=counts.k,
-        studies=studies,
+        table=table,
         note="; ".join(notes) or None,
     )
