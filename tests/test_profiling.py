@@ -140,3 +140,14 @@ def test_profiling_draws_nothing():
     subprocess.run([sys.executable, "-c", code], check=True)
     source = "".join(p.read_text() for p in (ROOT / "binfer" / "profiling").glob("*.py"))
     assert "matplotlib" not in source
+
+
+def test_the_most_likely_count_is_never_flagged():
+    # 10 of 10 against a target of 0.999999: P(R = 10) = 0.99999, but Spiegelhalter's
+    # interpolated upper limit at n = 10, read literally, is (10 - 0.025) / 10 < 1, which put the
+    # most likely count above its own limit; the upper limit is 1 there (as the lower is 0)
+    f = binfer.funnel_limits(events=[10, 500], trials=[10, 1000], target=0.999999)
+    assert f.outliers["upper_0.95"].iloc[0] == 1.0
+    assert not f.outliers["outside_0.95"].iloc[0] and not f.outliers["outside_0.998"].iloc[0]
+    # while 500 of 1000 is far below (P(R <= 500) is astronomically small)
+    assert f.outliers["outside_0.998"].iloc[1]

@@ -63,7 +63,15 @@ def _interpolated_quantiles(dist, probs: np.ndarray) -> np.ndarray:
     f_r = np.asarray(dist.cdf(r), dtype=float)
     f_before = np.asarray(dist.cdf(r - 1), dtype=float)
     alpha = (f_r - probs) / (f_r - f_before)
-    return r - alpha
+    out = r - alpha
+    # At the top of the support the interpolation puts an upper quantile below the largest
+    # count even when that count is not improbable (r_p = max means P(X = max) > 1 - p: 10 of
+    # 10 against a target of 0.999999 would sit above its own limit, (10 - 0.025) / 10); the
+    # mirror image of a lower limit below 0, which is clipped so that 0 events are never
+    # flagged low. So an upper quantile whose r_p is the support's maximum is the maximum.
+    top = dist.support()[1]
+    out[(probs > 0.5) & (r >= top)] = top
+    return out
 
 
 def _control_limits(dists, levels: np.ndarray, divisors) -> np.ndarray:
