@@ -265,6 +265,18 @@ def _recursion(pt, qt, m, P, Q):
 
 
 @njit(cache=True)
+def _neumaier(total, comp, term):
+    """One step of Neumaier's compensated sum: (new total, new compensation); the sum is
+    total + comp at the end."""
+    t = total + term
+    if abs(total) >= abs(term):
+        comp += (total - t) + term
+    else:
+        comp += (term - t) + total
+    return t, comp
+
+
+@njit(cache=True)
 def leaf_chunks(p, chunk):
     """Log-PMFs of consecutive chunks of single trials (sorted p, 0 < p < 1), one row each.
 
@@ -315,18 +327,8 @@ def leaf_chunks(p, chunk):
                 qt[i] = 1.0 / (1.0 + e)
                 pt[i] = e * qt[i]
                 term = (lq - theta * pt[i]) + math.log1p(e)
-            t = norm + term
-            if abs(norm) >= abs(term):
-                norm_c += (norm - t) + term
-            else:
-                norm_c += (term - t) + norm
-            norm = t
-            t = mu + pt[i]
-            if abs(mu) >= pt[i]:
-                mu_c += (mu - t) + pt[i]
-            else:
-                mu_c += (pt[i] - t) + mu
-            mu = t
+            norm, norm_c = _neumaier(norm, norm_c, term)
+            mu, mu_c = _neumaier(mu, mu_c, pt[i])
         norm += norm_c
         mu += mu_c
         R = _recursion(pt, qt, m, P, Q)
@@ -603,13 +605,7 @@ def rescale_cut(C, m, off, mu, var):
             if C[r, i] > mx:
                 mx = C[r, i]
         top[r] = mx
-        term = math.log(mx)
-        t_sum = lscale + term
-        if abs(lscale) >= abs(term):
-            comp += (lscale - t_sum) + term
-        else:
-            comp += (term - t_sum) + lscale
-        lscale = t_sum
+        lscale, comp = _neumaier(lscale, comp, math.log(mx))
     lscale += comp
     out = np.zeros((rows, width))
     for r in range(rows):
