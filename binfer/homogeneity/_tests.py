@@ -14,10 +14,10 @@ from scipy import special, stats
 from tqdm import tqdm
 
 from .._data import check_alternative, one_arm
-from .._results import TestResult, fmt
+from .._results import ConfidenceInterval, TestResult, fmt
 from ..core._checks import check_choice, check_count, check_random_state, plain
 from ..core._logbinom import log_choose
-from ._exact import ExactTooLarge, ffh_exact_pvalue
+from ._exact import ExactTooLarge, ffh_pvalue
 
 __all__ = ["HomogeneityTestResult", "TrendTestResult", "homogeneity_test", "tarone_test",
            "trend_test"]
@@ -52,9 +52,14 @@ class HomogeneityTestResult(TestResult):
     the residuals (as R's ``chisq.test`` returns ``expected``, ``residuals`` and ``stdres``)."""
 
     groups: pd.DataFrame | None = field(default=None, compare=False)
+    # exact test only: certified bounds low <= p <= high when p is not computed exactly
+    pvalue_bounds: ConfidenceInterval | None = None
 
     def _lines(self) -> list[str]:
         lines = super()._lines()
+        if self.pvalue_bounds is not None:
+            i = next(i for i, line in enumerate(lines) if line.startswith("pvalue:"))
+            lines.insert(i + 1, f"pvalue bounds (certified): {fmt(self.pvalue_bounds)}")
         if self.groups is not None and self.groups["standardized_residual"].abs().max() > 0:
             res = self.groups["standardized_residual"]
             label = res.abs().idxmax()
@@ -152,7 +157,7 @@ def homogeneity_test(
     n_resamples: int = 9999,
     random_state=None,
     progress: bool = True,
-    max_nodes: int = 2_000_000,
+    max_nodes: int = 300_000,
     group=None,
     outcome=None,
 ) -> TestResult:
@@ -179,8 +184,12 @@ def homogeneity_test(
         Show a progress bar while resampling, if anyone can see it: in a notebook or when
         stderr is a terminal, never when stderr is redirected (scripts, CI logs).
     max_nodes : int
-        Work budget of the exact network algorithm (partial tables held at once); beyond it the
-        exact test falls back to Monte Carlo on the same ordering and says so in ``note``.
+        Work budget of the exact test: partial tables one sweep of the network may hold at once
+        (about 32 bytes each; the default answers each bundled dataset in a few seconds). Where
+        the exact network does not fit, partial tables are merged and settled by bounds, which
+        gives certified bounds on p (``pvalue_bounds``) that narrow as the budget grows; only
+        if those bounds are wider than Monte Carlo's error (or nothing fits) does the test
+        draw ``n_resamples`` tables instead, and ``note`` says so.
     group, outcome : str, optional
         The group label column (default: the column ``group`` if present, else the row index);
         ``outcome`` names a 0/1 column of one row per subject, aggregated by ``group``.
@@ -190,7 +199,9 @@ def homogeneity_test(
     HomogeneityTestResult
         ``statistic`` (X^2, G^2, or -2 log P(observed table | margins) for the exact test),
         ``pvalue``, ``df`` (k - 1; None for the exact test), ``method``, ``pvalue_mcse`` (Monte
-        Carlo standard error, simulated p-values only), ``note``, and ``groups``: a DataFrame
+        Carlo standard error, simulated p-values only), ``note``, ``pvalue_bounds`` (exact test
+        only: certified ``(low, high)`` around ``pvalue``, their midpoint, when p is bounded
+        rather than computed exactly; None otherwise), and ``groups``: a DataFrame
         indexed by group label with ``events``, ``trials``, ``expected_events`` (n_i X / N),
         ``pearson_residual`` ((x_i - E_i) / sqrt(E_i), R's ``chisq.test()$residuals``) and
         ``standardized_residual`` (R's ``$stdres``, N(0, 1) under H0), as pingouin's
@@ -203,8 +214,11 @@ def homogeneity_test(
     a network algorithm (Mehta & Patel 1983) swept from both ends of the group sequence, with
     longest/shortest remaining-path bounds and an exact join where the two sweeps meet; it
     handles tables on which R's ``fisher.test`` runs out of workspace (e.g. 14 groups of a few
-    hundred subjects in about a second). If the total is 0 or N there is one possible table: the
-    statistic is 0 and the p-value 1 (R returns NaN), with a note.
+    hundred subjects in about a second). Past the budget, partial tables whose log
+    probabilities are close are merged into one interval, and those whose undecided mass is
+    negligible are settled by Chernoff bounds: every step keeps a certified enclosure, so the
+    result is ``low <= p <= high`` (binfer/homogeneity/_exact.py). If the total is 0 or N there
+    is one possible table: the statistic is 0 and the p-value 1 (R returns NaN), with a note.
 
     References
     ----------
@@ -269,18 +283,31 @@ def homogeneity_test(
     log_margins = float(log_choose(big_n, total))  # log C(N, X): every table's denominator
     stat = -2 * (float(log_choose(n, x).sum()) - log_margins)
     try:
-        p, _ = ffh_exact_pvalue(x, n, max_nodes=max_nodes)
-        return result(stat, p, None, label[method])
-    except ExactTooLarge:
-        # Same ordering as the exact test: tables no more probable than the observed one,
-        # i.e. -2 log P(table) >= -2 log P(observed).
-        def minus2logp(tables):
-            return -2 * (log_choose(n, tables).sum(axis=-1) - log_margins)
+        bounds = ffh_pvalue(x, n, max_nodes=max_nodes)
+    except ExactTooLarge as exc:
+        bounds = None
+        why = f"the exact test does not fit: {exc}"
+    else:
+        if bounds.exact:
+            return result(stat, bounds.low, None, label[method])
+        low, high = bounds.low, bounds.high
+        # Bounds beat Monte Carlo unless they are wider than its error at p = high.
+        if high - low <= 2 * max(math.sqrt(high * (1 - high) / n_resamples), 1 / n_resamples):
+            return result(stat, bounds.pvalue, None, label[method],
+                          pvalue_bounds=ConfidenceInterval(low, high),
+                          note=f"p bounded, not computed exactly: the network was merged to "
+                               f"fit max_nodes={max_nodes} (a larger budget narrows the "
+                               "bounds); pvalue is their midpoint")
+        why = (f"the exact network's certified bounds [{fmt(low)}, {fmt(high)}] within "
+               f"max_nodes={max_nodes} are wider than Monte Carlo's error")
+    # Same ordering as the exact test: tables no more probable than the observed one,
+    # i.e. -2 log P(table) >= -2 log P(observed).
+    def minus2logp(tables):
+        return -2 * (log_choose(n, tables).sum(axis=-1) - log_margins)
 
-        p, se = _monte_carlo(x, n, minus2logp, stat, n_resamples, rng, progress)
-        return result(stat, p, None, label[method] + " (Monte Carlo)", pvalue_mcse=se,
-                          note=f"the exact network exceeded max_nodes={max_nodes}; p-value from "
-                               f"{n_resamples} tables drawn with both margins fixed")
+    p, se = _monte_carlo(x, n, minus2logp, stat, n_resamples, rng, progress)
+    return result(stat, p, None, label[method] + " (Monte Carlo)", pvalue_mcse=se,
+                  note=f"{why}; p-value from {n_resamples} tables drawn with both margins fixed")
 
 
 def tarone_test(data, *, events="events", trials="trials", group=None, outcome=None) -> TestResult:
