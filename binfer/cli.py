@@ -116,7 +116,8 @@ def _pool(args) -> None:
     data = _read(args)
     _emit_result(pooled_proportion(data, events=args.events, trials=args.trials,
                                    method=args.method, conf_level=args.conf_level,
-                                   group=args.group, outcome=args.outcome), args)
+                                   group=args.group, outcome=args.outcome, p0=args.p0,
+                                   alternative=args.alternative), args)
 
 
 def _homogeneity(args) -> None:
@@ -222,7 +223,8 @@ def _datasets(args) -> None:
 
 
 EPILOG = {
-    "pool": "example: binfer pool --dataset surgical --method clopper-pearson",
+    "pool": "examples: binfer pool --dataset surgical --method clopper-pearson\n"
+            "          binfer pool --dataset surgical --p0 0.05 --alternative greater",
     "homogeneity": "example: binfer homogeneity hospitals.csv --events deaths --trials "
                    "operations --method exact",
     "meta": "examples: binfer meta --dataset surgical --method DL --scale logit\n"
@@ -252,6 +254,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="interval: wald, wilson, wilson-cc, clopper-pearson, jeffreys, "
                         "agresti-coull, likelihood-ratio, mid-p (default: wilson)")
     p.add_argument("--conf-level", type=float, default=0.95)
+    p.add_argument("--p0", type=float, default=None,
+                   help="test the pooled proportion against p0 (exact binomial and score tests)")
+    p.add_argument("--alternative", default="two-sided", help="two-sided, less, greater")
     p.set_defaults(run=_pool)
 
     p = add("homogeneity", "test that every group has the same proportion")

@@ -186,3 +186,18 @@ def test_pmf_of_a_huge_binomial_in_closed_form():
     n = 10**12
     want = math.log(n * (n - 1) * (n - 2) / 6) - n * math.log(2)
     assert json.loads(out.stdout)[0]["log_pmf"] == pytest.approx(want, rel=1e-13)
+
+
+def test_pool_tests_against_p0():
+    # R: binom.test(208, 2814, 0.08) and prop.test(..., correct = FALSE), from
+    # tests/reference/make_trust_refs.R
+    refs = json.loads((Path(__file__).parent / "reference" / "trust_refs.json").read_text())
+    (ref,) = [r for r in refs["binom_test"] if r["label"] == "surgical totals vs 0.08"
+              and r["alternative"] == "two-sided"]
+    out = run("pool", "--dataset", "surgical", "--p0", "0.08", "--json")
+    assert out.returncode == 0, out.stderr
+    (row,) = json.loads(out.stdout)
+    assert row["pvalue_exact"] == pytest.approx(ref["pvalue_exact"], rel=1e-10)
+    assert row["pvalue_score"] == pytest.approx(ref["pvalue_score"], rel=1e-10)
+    bad = run("pool", "--dataset", "surgical", "--p0", "0.08", "--alternative", "bigger")
+    assert bad.returncode == 2 and "alternative" in bad.stderr
