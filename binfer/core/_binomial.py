@@ -37,7 +37,6 @@ import math
 
 import numpy as np
 from numba import njit
-from scipy import stats
 
 from ._logbinom import binom_logpmf, log1mexp
 
@@ -176,6 +175,8 @@ def binomial_ppf(log_target: np.ndarray, upper: np.ndarray, n: int, p: float) ->
     quantile is found by bisection on the closed-form tails (about log2(n) evaluations): scipy's
     own answer is wrong where its tails underflow or round to 1.
     """
+    from scipy import stats  # ~0.4 s to import: only where a quantile is asked for
+
     t_all = log_target.ravel()
     up_all = upper.ravel()
     with np.errstate(all="ignore"):
