@@ -247,3 +247,39 @@ def test_binomial_quantiles_against_the_cumulated_pmf():
                     int(np.searchsorted(lcdf, math.log1p(-x) * (1 + 1e-9))) for x in q]
         np.testing.assert_array_equal(X.ppf(q), want_ppf, err_msg=f"{n} {p}")
         np.testing.assert_array_equal(X.isf(q), want_isf, err_msg=f"{n} {p}")
+
+
+@pytest.mark.parametrize("n", [1, 10**9])
+@pytest.mark.parametrize("p", [0.0, 1.0, 1e-300, 1 - 2**-53, 5e-324])
+def test_one_group_at_n_one_and_a_billion(n, p):
+    """N = 1 and N = 1e9 at p = 0, 1 and next to either: closed forms (p = 0 or 1 with 1e9
+    trials, a point mass, was refused as a 1e9-value PMF)."""
+    X = binfer.Binomial(n, p)
+    lq = math.log1p(-p) if p < 1 else -math.inf
+    lp = math.log(p) if p > 0 else -math.inf
+    l0, lN = (n * lq if p < 1 else -math.inf), (n * lp if p > 0 else -math.inf)
+    if p == 0:
+        l0 = 0.0
+    if p == 1:
+        lN = 0.0
+    # P(X <= 0) = P(0) and P(X > 0) = 1 - P(0)
+    sf0 = -math.inf if p == 0 else (0.0 if p == 1 else _log1mexp(l0))
+    for got, want in [(X.logpmf(0), l0), (X.logpmf(n), lN), (X.logcdf(0), l0),
+                      (X.logsf(0), sf0)]:
+        assert _close(float(got), want, 1e-12), (got, want)
+    if n > 1:
+        cdf_n1 = 0.0 if p == 0 else (-math.inf if p == 1 else _log1mexp(lN))
+        assert _close(float(X.logcdf(n - 1)), cdf_n1, 1e-12)
+        assert _close(float(X.logsf(n - 1)), lN, 1e-12)
+    # quantiles: the smallest k whose cdf reaches 1/2, and whose sf is <= 1e-300
+    for k, cond in [(X.ppf(0.5), lambda k: X.cdf(k) >= 0.5),
+                    (X.isf(1e-300), lambda k: X.logsf(k) <= math.log(1e-300))]:
+        assert cond(k) and (k == 0 or not cond(k - 1))
+
+
+def test_point_masses_of_huge_groups():
+    X = binfer.PoissonBinomial([0.0, 1.0], [10**9, 10**9])
+    assert X.support() == (10**9, 10**9)
+    np.testing.assert_array_equal(X.logpmf([0, 10**9, 2 * 10**9]), [-np.inf, 0.0, -np.inf])
+    np.testing.assert_array_equal(X.logsf([10**9 - 1, 10**9]), [0.0, -np.inf])
+    assert X.ppf(0.3) == 10**9

@@ -125,27 +125,27 @@ def _log_tails(k, n, p, lpk, lpk1, out_cdf, out_sf):
         kk = k[i]
         if p < (kk + 2.0) / (n + 3.0):
             # the upper tail does not contain the mode: P(X > k) directly
-            # (a = k + 1, b = n - k, x = p: d0 = 1 - (n + 1) p / (k + 2))
-            # multiplied by the smaller of p and q (q = 1 - p is exact when p >= 1/2), so the
-            # subtraction cancels no more than the distance from the boundary forces
-            if p <= 0.5:
-                d0 = (kk + 2.0 - (n + 1.0) * p) / (kk + 2.0)
-            else:
-                d0 = ((n + 1.0) * q - (n - kk - 1.0)) / (kk + 2.0)
             if n - kk <= _SERIES_MAX:
                 out_sf[i] = lpk1[i] + _log_series(kk + 1.0, n, p, q, True)
             else:
+                # a = k + 1, b = n - k, x = p: d0 = 1 - (n + 1) p / (k + 2), multiplied out by
+                # the smaller of p and q (q = 1 - p is exact when p >= 1/2), so the subtraction
+                # cancels no more than the distance from the boundary forces
+                if p <= 0.5:
+                    d0 = (kk + 2.0 - (n + 1.0) * p) / (kk + 2.0)
+                else:
+                    d0 = ((n + 1.0) * q - (n - kk - 1.0)) / (kk + 2.0)
                 out_sf[i] = lpk1[i] + math.log1p(-p) + _log_betacf(kk + 1.0, n - kk, p, d0)
             out_cdf[i] = math.nan
         else:
-            # a = n - k, b = k + 1, x = q: d0 = 1 - (n + 1) q / (n - k + 1)
-            if p <= 0.5:
-                d0 = ((n + 1.0) * p - kk) / (n - kk + 1.0)
-            else:
-                d0 = (n - kk + 1.0 - (n + 1.0) * q) / (n - kk + 1.0)
             if kk + 1.0 <= _SERIES_MAX:
                 out_cdf[i] = lpk[i] + _log_series(kk, n, p, q, False)
             else:
+                # a = n - k, b = k + 1, x = q: d0 = 1 - (n + 1) q / (n - k + 1)
+                if p <= 0.5:
+                    d0 = ((n + 1.0) * p - kk) / (n - kk + 1.0)
+                else:
+                    d0 = (n - kk + 1.0 - (n + 1.0) * q) / (n - kk + 1.0)
                 out_cdf[i] = lpk[i] + math.log(p) + _log_betacf(n - kk, kk + 1.0, q, d0)
             out_sf[i] = math.nan
 

@@ -151,8 +151,11 @@ class PoissonBinomial:
 
     @cached_property
     def _closed(self) -> tuple[int, float] | None:
-        """(n, p) when every trial with 0 < p < 1 shares one p: a binomial in closed form."""
+        """(n, p) when every trial with 0 < p < 1 shares one p: a binomial in closed form
+        (n = 0 when there is none: a point mass, whatever its number of p = 0 or 1 trials)."""
         _, _, pi, ci = self._parts
+        if pi.size == 0:
+            return 0, 0.5
         return (int(ci[0]), float(pi[0])) if pi.size == 1 else None
 
     def _check_pmf_size(self) -> None:
@@ -364,7 +367,8 @@ class PoissonBinomial:
         return out[()] if out.ndim == 0 else out
 
     def _closed_quantile(self, q: np.ndarray, *, lower: bool):
-        """ppf (``lower``) or isf of one binomial (plus its sure trials) by bisection."""
+        """ppf (``lower``) or isf of one binomial (plus its sure trials): scipy's quantile
+        confirmed by the closed-form tails, else bisection on them (:func:`binomial_ppf`)."""
         n, p = self._closed
         lo, _ = self.support()
         with np.errstate(divide="ignore"):

@@ -306,9 +306,9 @@ def leaf_chunks(p, chunk):
         # O(1)) and mu = sum_i p'_i, so that log P(j) = log P'(j) - theta (j - mu) + norm: the
         # two large sums sum_i log(q_i + p_i e^theta) and theta j (~1e3 each for a chunk far
         # from p = 1/2) cancel near the mode, and formed separately they left ~1e-13 rounding
-        # in every coefficient, a bias of ~5e-15 a chunk (-1.8e-11 in the total mass at N = 1e6)
-        # both summed with Neumaier's compensation: the terms are O(1)-O(10) and plain sums of
-        # 256 of them kept ~1e-13 of rounding (measured against mpmath; tests/test_core_kernels)
+        # in every coefficient, a bias of ~5e-15 a chunk (-1.8e-11 in the total mass at N = 1e6).
+        # Both are summed with Neumaier's compensation: the terms are O(1)-O(10), and plain sums
+        # of 256 of them kept ~1e-13 of rounding (measured against mpmath; test_core_edges).
         norm = 0.0
         norm_c = 0.0
         mu = 0.0

@@ -64,8 +64,6 @@ class PointEvaluator:
             logit, weights = logit[order][picks], w
         self.logit, self.weights = logit, weights
         self.full_logit, self.full_weights = np.log(p[ok]) - np.log1p(-p[ok]), counts[ok]
-        self.mean = float(np.dot(counts, p))
-        self.sd = math.sqrt(float(np.dot(counts, p * (1 - p))))
 
     def _theta(self, k: int) -> float:
         """The tilt whose mean is k + 1/2: P'(k) and P'(k + 1) are then both near the tilted
@@ -103,7 +101,7 @@ class PointEvaluator:
         """One binomial block tilted by theta, cut to its band: (values <= 1, first index, the
         untilted log-PMF at the tilted mode, that mode)."""
         lq = math.log(q) - math.log1p(-q) + theta
-        pt = 1.0 / (1.0 + math.exp(-lq)) if lq > -700 else math.exp(lq)
+        pt = float(expit(lq))
         mode = min(max(int(math.floor((n + 1) * pt)), 0), n)
         # Bernstein: beyond mode +- t the tilted PMF is below e^-_DEPTH of its maximum
         var = n * pt * (1.0 - pt)
