@@ -134,14 +134,15 @@ def _binomial_test(x: int, n: int, p0: float, alternative: str) -> tuple[float, 
     """
     dist = Binomial(n, p0)
 
+    # scalar logs; the distribution's own tails already give -inf / 0 outside 0..n - 1
     def logpmf(k: int) -> float:
         return float(dist.logpmf(k))
 
     def logcdf(k: int) -> float:  # log P(X <= k)
-        return -math.inf if k < 0 else 0.0 if k >= n else float(dist.logcdf(k))
+        return float(dist.logcdf(k))
 
     def logsf(k: int) -> float:  # log P(X > k)
-        return 0.0 if k < 0 else -math.inf if k >= n else float(dist.logsf(k))
+        return float(dist.logsf(k))
 
     if alternative == "less":
         log_p = logcdf(x)
