@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _accuracy import assert_log_accurate
 
 import binfer.core._engine as engine
 from binfer import Binomial, PoissonBinomial
@@ -26,19 +27,6 @@ RCSV = pd.read_csv(REF / "core_refs_R.csv")
 
 def _arr(values):
     return np.array([float(v) for v in values])
-
-
-def assert_log_accurate(got, ref, rtol=1e-10, what=""):
-    """|log got - log ref| <= rtol where log ref >= -700 (relative error of P); below, relative
-    error of the log itself <= rtol; -inf exactly where the reference is -inf."""
-    got, ref = np.asarray(got), np.asarray(ref)
-    zero = np.isneginf(ref)
-    assert np.array_equal(np.isneginf(got), zero), f"{what}: zero pattern differs"
-    ok = ~zero
-    err = np.abs(got[ok] - ref[ok]) / np.maximum(1.0, np.abs(ref[ok]) / 700.0)
-    worst = err.max() if err.size else 0.0
-    assert worst <= rtol, f"{what}: worst error {worst:.3g}"
-    return worst
 
 
 @pytest.fixture(params=["default", "fft_windows", "direct_windows"])

@@ -276,7 +276,7 @@ def test_binomial_attributes_and_repr():
         (dict(p=[-0.1]), r"p\[0\] = -0.1"),
         (dict(p=[0.2, np.nan]), r"p\[1\] = nan is not a finite"),
         (dict(p=[]), "p must not be empty"),
-        (dict(p=[[0.1, 0.2]]), "one-dimensional"),
+        (dict(p=[[0.1, 0.2], [0.3]]), "p is ragged"),  # 2-D p is a batch: rows must match
         (dict(p=["a"]), "p must be numbers"),
         (dict(p=[0.1, 0.2], counts=[3]), "counts has 1 entries but p has 2"),
         (dict(p=[0.1, 0.2], counts=[3, -1]), r"counts\[1\] = -1 is negative"),

@@ -140,3 +140,75 @@ def check_choice(value, name: str, choices):
             return choice
     shown = ", ".join(c if isinstance(c, str) else plain(c) for c in choices)
     raise ValueError(f"{name} must be one of {shown}; got {plain(value)}")
+
+
+def _position(shape: tuple, flat: int) -> str:
+    """``[i, j]`` of a flat index into an array of this shape."""
+    return "[" + ", ".join(str(int(i)) for i in np.unravel_index(flat, shape)) + "]"
+
+
+def read_array(value, name: str, *, dtype=float) -> np.ndarray:
+    """``numpy.asarray`` with a ValueError naming the argument (ragged lists included)."""
+    try:
+        return np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        if "inhomogeneous" in str(exc) or "sequence" in str(exc):
+            raise ValueError(
+                f"{name} is ragged (rows of different lengths): a batch needs one row of G "
+                "groups per member; pad the shorter members with groups of count 0"
+            ) from exc
+        raise ValueError(f"{name} must be numbers; could not read {value!r}") from exc
+
+
+def check_batch(p, counts) -> tuple[np.ndarray, np.ndarray]:
+    """A batch of distributions: ``p`` of shape (..., G) and ``counts`` broadcast to it.
+
+    Returns C-contiguous float64 p and int64 counts of the common shape; errors name the
+    argument, the shapes and the first offending entry as ``p[3, 7]``.
+    """
+    arr = p if isinstance(p, np.ndarray) and p.dtype == np.float64 else read_array(p, "p")
+    if arr.ndim == 0 or arr.shape[-1] == 0:
+        raise ValueError(f"p must have at least one group (last axis), got shape {arr.shape}")
+    flat = arr.ravel()
+    bad = ~((flat >= 0.0) & (flat <= 1.0))  # NaN fails both comparisons
+    if bad.any():
+        i = _first_bad(bad)
+        what = "is not a finite number" if not np.isfinite(flat[i]) else "is outside [0, 1]"
+        raise ValueError(f"p{_position(arr.shape, i)} = {flat[i].item()!r} {what}")
+    if counts is None:
+        c = np.ones(arr.shape, dtype=np.int64)
+    else:
+        raw = read_array(counts, "counts", dtype=None)
+        if raw.dtype.kind not in "iuf" and raw.dtype != object:
+            raise ValueError(f"counts must be integers, got dtype {raw.dtype}")
+        if raw.ndim == 0 or raw.shape[-1] != arr.shape[-1]:
+            raise ValueError(
+                f"counts has shape {raw.shape} but p has shape {arr.shape}: counts must have "
+                f"{arr.shape[-1]} groups on its last axis, shape {arr.shape} or "
+                f"({arr.shape[-1]},)"
+            )
+        try:
+            shape = np.broadcast_shapes(arr.shape, raw.shape)
+        except ValueError:
+            raise ValueError(
+                f"counts of shape {raw.shape} does not broadcast against p of shape "
+                f"{arr.shape}: give counts of shape {arr.shape} or ({arr.shape[-1]},)"
+            ) from None
+        try:
+            cf = raw.astype(float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError("counts must be non-negative integers") from exc
+        flat = cf.ravel()
+        for mask, what in (
+            (~np.isfinite(flat), "is not a finite number"),
+            (flat < 0, "is negative; counts must be >= 0"),
+            (flat != np.floor(flat), "is not an integer"),
+            (flat > 2**53, "is too large"),
+        ):
+            if mask.any():
+                i = _first_bad(mask)
+                raise ValueError(
+                    f"counts{_position(raw.shape, i)} = {raw.ravel()[i].item()!r} {what}")
+        c = np.broadcast_to(cf.astype(np.int64), shape)
+        arr = np.broadcast_to(arr, shape)
+    return np.ascontiguousarray(arr, dtype=np.float64), np.ascontiguousarray(c)
