@@ -239,3 +239,46 @@ def test_bad_points_name_their_shape():
         X.ppf(1.5)
     with pytest.raises(TypeError, match="cannot be indexed"):
         PoissonBinomial([0.1, 0.2])[0]
+
+
+def test_members_beyond_ten_million_trials_take_the_single_path():
+    p = np.array([[0.3, 0.6], [0.3, 0.6]])
+    counts = np.array([[10**7, 10**7], [100, 100]])
+    X = PoissonBinomial(p, counts)
+    big = PoissonBinomial(p[0], counts[0])
+    k = np.array([[9_000_000, 9_001_000], [80, 95]], dtype=float)
+    for what in WHAT:
+        got = getattr(X, what)(k)
+        assert_log_accurate(got[0], getattr(big, what)(k[0]), 1e-12, what=what)
+
+
+def test_logpmf_and_grad_in_one_pass():
+    rng = np.random.default_rng(11)
+    X = PoissonBinomial(rng.uniform(0.05, 0.9, (6, 5)), rng.integers(0, 40, (6, 5)))
+    k = np.floor(X.mean())[:, None] + np.array([[-3.0, 0.0, 4.0]])
+    value, grad = X.logpmf_and_grad(k)
+    assert np.array_equal(value, X.logpmf(k))
+    assert np.array_equal(grad, X.logpmf_grad(k), equal_nan=True)
+    single = X[2]
+    v1, g1 = single.logpmf_and_grad(k[2])
+    assert np.allclose(v1, single.logpmf(k[2]), rtol=1e-12, atol=0)
+    assert np.array_equal(g1, single.logpmf_grad(k[2]), equal_nan=True)
+    v0, g0 = single.logpmf_and_grad(k[2, 0])
+    assert np.ndim(v0) == 0 and g0.shape == (5,)
+
+
+def test_large_batches_on_threads_equal_the_serial_pass():
+    from binfer.core import _batch
+
+    rng = np.random.default_rng(17)
+    p = rng.uniform(0, 1, (300, 10))
+    counts = rng.integers(0, 50, (300, 10))
+    k = np.floor((p * counts).sum(axis=1))[:, None] + np.array([[-2.0, 0.0, 3.0]])
+    assert 300 * 3 * (10 + 8) >= _batch._PARALLEL_MIN
+    out, grad = _batch.evaluate(p, counts, k, grad=True)
+    ref = np.empty_like(out)
+    ref_grad = np.empty_like(grad)
+    _batch.batch_eval(p, counts.astype(float), k, True, True, ref, ref_grad, 0, 300)
+    _batch._resolve(p, counts.astype(float), k, ref[0], ref_grad)
+    assert np.array_equal(out, ref)
+    assert np.array_equal(grad, ref_grad, equal_nan=True)

@@ -40,31 +40,19 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 # Grid points with |phi'(t)| below e^-_CUT (an exact bound) are skipped.
 _CUT = 40.0
 _TWO_PI = 2.0 * math.pi
+# Batches of at least this much work (points x (groups + 8)) run on numba's threads: below it
+# starting them costs more than it saves (measured: ~30 us).
+_PARALLEL_MIN = 1500
 
 
-@njit(cache=True)
-def _softplus(x):
-    """log(1 + e^x) without overflow or loss for large |x|."""
-    if x > 30.0:
-        return x + math.log1p(math.exp(-x))
-    return math.log1p(math.exp(x))
-
-
-@njit(cache=True)
-def _expit(x):
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
-
-
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _log1p(x):
     """log(1 + x) for x > -1 by the rounding-corrected log (Goldberg 1991; libm's log1p costs
     ~7 x more here): ``x log(w) / (w - 1)`` with w = 1 + x rounded, accurate to a few ulp."""
@@ -74,15 +62,101 @@ def _log1p(x):
     return math.log(w) * x / (w - 1.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
+def _softplus(x):
+    """log(1 + e^x) without overflow or loss for large |x|."""
+    if x > 30.0:
+        return x + _log1p(math.exp(-x))
+    return _log1p(math.exp(x))
+
+
+@njit(cache=True, error_model="numpy")
+def _expit(x):
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@njit(cache=True, error_model="numpy")
+def _log1m(u):
+    """log(1 - u) for 0 <= u < 1: a Taylor polynomial for u < 2^-7 (truncation < 2e-18
+    relative; the common case on the grid, where u = 4 p' q' sin^2(t / 2) is small), else
+    :func:`_log1p`."""
+    if u < 0.0078125:
+        return -u * (1.0 + u * (1.0 / 2 + u * (1.0 / 3 + u * (1.0 / 4 + u * (
+            1.0 / 5 + u * (1.0 / 6 + u * (1.0 / 7 + u * (1.0 / 8))))))))
+    return _log1p(-u)
+
+
+@njit(cache=True, error_model="numpy")
+def _atan2(y, x):
+    """atan2(y, x): an odd Taylor polynomial when 0 <= y < x / 16 (truncation < 1e-18
+    relative; the common case on the grid), else libm's atan2."""
+    if x > 0.0 and 0.0 <= y < 0.0625 * x:
+        r = y / x
+        z = r * r
+        return r * (1.0 - z * (1.0 / 3 - z * (1.0 / 5 - z * (1.0 / 7 - z * (1.0 / 9 - z * (
+            1.0 / 11 - z * (1.0 / 13 - z * (1.0 / 15))))))))
+    return math.atan2(y, x)
+
+
+# Below this t every trial's log|z| and arg z on the grid come from polynomials (no branch, so
+# the loop over groups vectorises): u = 2 p'q' (1 - cos t) <= (1 - cos t) / 2 < 0.062 and the
+# tangent of the phase, r <= tan(t / 2) < 0.256.
+_T_POLY = 0.5
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _log_phi_poly(n, sw, ab, pq2, m, s, c, omc):
+    """(sum_g n_g log(1 - u_g), sum_g sign_g n_g atan(r_g)) for t <= _T_POLY.
+
+    log(1 - u) by its Taylor series to u^14 (u < 0.062: truncation < 1e-17 relative);
+    atan(r) = 2 atan(h) with h = r / (1 + sqrt(1 + r^2)) <= 0.127 and atan(h) by its odd Taylor
+    series to h^19 (truncation < 1e-19 relative)."""
+    lr = 0.0
+    li = 0.0
+    for g in range(m):
+        u = pq2[g] * omc
+        lr -= n[g] * u * (1.0 + u * (1.0 / 2 + u * (1.0 / 3 + u * (1.0 / 4 + u * (
+            1.0 / 5 + u * (1.0 / 6 + u * (1.0 / 7 + u * (1.0 / 8 + u * (1.0 / 9 + u * (
+                1.0 / 10 + u * (1.0 / 11 + u * (1.0 / 12 + u * (1.0 / 13 + u * (
+                    1.0 / 14))))))))))))))
+        a = ab[g]
+        r = a * s / ((1.0 - a) + a * c)
+        h = r / (1.0 + math.sqrt(1.0 + r * r))
+        z = h * h
+        li += sw[g] * h * (2.0 - z * (2.0 / 3 - z * (2.0 / 5 - z * (2.0 / 7 - z * (
+            2.0 / 9 - z * (2.0 / 11 - z * (2.0 / 13 - z * (2.0 / 15 - z * (
+                2.0 / 17 - z * (2.0 / 19))))))))))
+    return lr, li
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _grad_sums(pt, qt, m, c, s, wr, wi, num, work):
+    """One grid point's share of the gradient sums (a loop without branches):
+    num[g] += Re w e^(it) / z_g and work[g] += Re w / z_g, with z_g = q'_g + p'_g e^(it) and
+    w / z_g = w conj(z_g) / |z_g|^2."""
+    for g in range(m):
+        a = pt[g]
+        zr = qt[g] + a * c
+        zi = a * s
+        inv = 1.0 / (zr * zr + zi * zi)
+        ur = (wr * zr + wi * zi) * inv
+        ui = (wi * zr - wr * zi) * inv
+        num[g] += ur * c - ui * s
+        work[g] += ur
+
+
+@njit(cache=True, error_model="numpy")
 def _log1mexp(x):
     """log(1 - e^x) for x <= 0 (Maechler 2012)."""
     if x > -0.6931471805599453:
         return math.log(-math.expm1(x))
-    return math.log1p(-math.exp(x))
+    return _log1p(-math.exp(x))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _tilt(logit, n, m, n_int, target, theta):
     """theta with sum_g n_g expit(logit_g + theta) within 0.01 of target (0 < target < n_int).
 
@@ -117,7 +191,7 @@ def _tilt(logit, n, m, n_int, target, theta):
     return theta
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _point(logit, n, m, n_int, j, want_tail, want_grad, pt, qt, rp, rq, num, res, work):
     """log P(k), log P(X <= k), log P(X > k) (into res[0:3]) and the sums for the gradient of
     the interior part X_int (m groups with 0 < p < 1, n_int trials) at 0 <= j <= n_int.
@@ -137,8 +211,17 @@ def _point(logit, n, m, n_int, j, want_tail, want_grad, pt, qt, rp, rq, num, res
     if not math.isfinite(theta0):
         theta0 = 0.0
     theta = _tilt(logit, n, m, n_int, target, theta0)
+    # Each trial's factor q' + p' e^(it) is written as e^(it) (p' + q' e^(-it)) when p' > 1/2,
+    # so that every phase sums small angles: sum_g n_g arg(...) would otherwise be ~k t, whose
+    # rounding (~k 1e-16) is 1e-10 at k = 1e6.  small[g] = min(p', q') (negative for p' > 1/2),
+    # n_hi = trials with p' > 1/2; likewise j - m' = (j - n_hi) - sum n_g small_g.
+    small = work[2 * m : 3 * m]
+    sw = work[3 * m : 4 * m]  # sign_g n_g
+    ab = work[4 * m : 5 * m]  # min(p', q')
+    pq2 = work[5 * m : 6 * m]  # 2 p' q'
     var = 0.0
-    mt = 0.0
+    n_hi = 0.0
+    dev = 0.0
     kl = 0.0
     for g in range(m):
         x = logit[g] + theta
@@ -147,9 +230,26 @@ def _point(logit, n, m, n_int, j, want_tail, want_grad, pt, qt, rp, rq, num, res
         pt[g] = a
         qt[g] = b
         var += n[g] * a * b
-        mt += n[g] * a
-        # KL(p' || p) = theta p' - softplus(logit + theta) + softplus(logit) >= 0
-        kl += n[g] * max(theta * a - _softplus(x) + _softplus(logit[g]), 0.0)
+        if a > 0.5:
+            n_hi += n[g]
+            small[g] = -b
+        else:
+            small[g] = a
+        dev += n[g] * small[g]
+        sw[g] = n[g] if a <= 0.5 else -n[g]
+        ab[g] = abs(small[g])
+        pq2[g] = 2.0 * a * b
+        # KL(p' || p) = theta p' - log(q + p e^theta) ~ theta^2 p q / 2: near the centre
+        # (|theta| < 1) from log1p(p expm1(theta)), whose rounding is relative to theta p (a
+        # difference of two softplus values would leave ~1e-16 absolute per trial: 1e-9 at
+        # N = 1e7); further out p' log(p' / p) + q' log(q' / q) with each log a difference of
+        # softplus values of its own size
+        lg = logit[g]
+        if abs(theta) < 1.0:
+            d = theta * a - _log1p(_expit(lg) * math.expm1(theta))
+        else:
+            d = a * (_softplus(-lg) - _softplus(-x)) + b * (_softplus(lg) - _softplus(x))
+        kl += n[g] * max(d, 0.0)
     # half-width of the grid: aliases beyond 2h of the mean (the value) or h (the tails, whose
     # weights need not decay near the centre) are below e^-40 of what they contaminate
     sd = math.sqrt(var)
@@ -172,9 +272,10 @@ def _point(logit, n, m, n_int, j, want_tail, want_grad, pt, qt, rp, rq, num, res
             # p'/p and q'/q in a form that cannot overflow before the values do
             rp[g] = math.exp(_softplus(-x) - _softplus(-(x + theta)))
             rq[g] = math.exp(_softplus(x) - _softplus(x + theta))
-            num[g] = 0.0  # Re sum w e^(it) / z_g: M P'_g(j - 1) / p'_g-ish
+            num[g] = 0.0  # Re sum w e^(it) / z_g: the p-term
             work[g] = 0.0  # Re sum w / z_g: the q-term
-            work[m + g] = 0.0  # sum |w| / |z_g|: the scale of their rounding
+    w_abs = 0.0  # sum |w|: with max 1 / |z_g|, the scale of the sums' rounding
+    omc_max = 0.0
     s0 = 0.0
     s_up = 0.0
     s_dn = 0.0
@@ -188,15 +289,17 @@ def _point(logit, n, m, n_int, j, want_tail, want_grad, pt, qt, rp, rq, num, res
             break
         c = math.cos(t)
         s = math.sin(t)
-        lr = 0.0
-        li = 0.0
-        for g in range(m):
-            a = pt[g]
-            b = qt[g]
-            lr += n[g] * _log1p(-2.0 * a * b * one_minus_cos)
-            li += n[g] * math.atan2(a * s, b + a * c)
+        if t <= _T_POLY:
+            lr, li = _log_phi_poly(n, sw, ab, pq2, m, s, c, one_minus_cos)
+        else:
+            lr = 0.0
+            li = 0.0
+            for g in range(m):
+                a = ab[g]
+                lr += n[g] * _log1m(pq2[g] * one_minus_cos)
+                li += sw[g] * _atan2(a * s, (1.0 - a) + a * c)
         mag = math.exp(0.5 * lr)
-        ph = li - t * j
+        ph = li + t * (n_hi - j)
         wr = mag * math.cos(ph)
         wi = mag * math.sin(ph)
         f = 1.0 if i == 0 else 2.0
@@ -238,19 +341,10 @@ def _point(logit, n, m, n_int, j, want_tail, want_grad, pt, qt, rp, rq, num, res
                 gi = (ai * dr - ar * di) / den
             tail += f * (wr * gr - wi * gi)
         if want_grad:
-            # w / z_g = w conj(z_g) / |z_g|^2 and w e^(it) / z_g, z_g = q'_g + p'_g e^(it)
-            wa = f * mag
-            for g in range(m):
-                a = pt[g]
-                zr = qt[g] + a * c
-                zi = a * s
-                inv = 1.0 / (zr * zr + zi * zi)
-                ur = (wr * zr + wi * zi) * inv
-                ui = (wi * zr - wr * zi) * inv
-                num[g] += f * (ur * c - ui * s)
-                work[g] += f * ur
-                work[m + g] += wa * math.sqrt(inv)
-    scale = -theta * (j - mt) - kl
+            _grad_sums(pt, qt, m, c, s, f * wr, f * wi, num, work)
+            w_abs += f * mag
+            omc_max = one_minus_cos
+    scale = -theta * ((j - n_hi) - dev) - kl
     # (a probability within ~1e-15 of 1 may round above it: logs are capped at 0)
     if s0 > 0.0:
         res[0] = min(math.log(s0 / M) + scale, 0.0)
@@ -276,35 +370,31 @@ def _point(logit, n, m, n_int, j, want_tail, want_grad, pt, qt, rp, rq, num, res
         for g in range(m):
             tp = rp[g] * num[g]
             tq = rq[g] * work[g]
-            err = 8e-16 * (rp[g] + rq[g]) * work[m + g]
+            # |z_g|^2 = 1 - 2 p'q' (1 - cos t) is smallest at the last grid point used
+            z2 = 1.0 - 2.0 * pt[g] * qt[g] * omc_max
+            err = 8e-16 * (rp[g] + rq[g]) * w_abs / math.sqrt(max(z2, 1e-300))
             bad = not (math.isfinite(err) and err <= 1e-11 * (abs(tp) + abs(tq)))
             num[g] = n[g] * (tp - tq) / s0
             work[g] = 1.0 if bad else 0.0
 
 
-@njit(cache=True)
-def _log_value(logit, n, m, n_int, x, pt, qt, res):
-    """log P(X_int = x) alone: closed form at the ends of the support, else one grid."""
-    if x < 0 or x > n_int:
-        return -math.inf
-    if n_int == 0:
-        return 0.0
-    if x == 0 or x == n_int:
-        sign = 1.0 if x == 0 else -1.0
-        total = 0.0
-        for g in range(m):
-            total -= n[g] * _softplus(sign * logit[g])  # log q_g or log p_g
-        return total
-    _point(logit, n, m, n_int, x, False, False, pt, qt, pt, qt, pt, res, pt)
-    return res[0]
+@njit(cache=True, error_model="numpy")
+def _log_end(logit, n, m, top):
+    """log P(X_int = 0) = sum n_g log q_g, or with ``top`` log P(X_int = n_int) =
+    sum n_g log p_g."""
+    sign = -1.0 if top else 1.0
+    total = 0.0
+    for g in range(m):
+        total -= n[g] * _softplus(sign * logit[g])
+    return total
 
 
-@njit(cache=True)
-def batch_eval(p, counts, k, want_tail, want_grad, out, grad):
-    """Values at k[b, i] of member b (rows of p and counts): out[0] log pmf, out[1] log cdf,
-    out[2] log sf (each (B, K)); with want_grad, grad[b, i, g] = d log P(X_b = k) / d p[b, g]
-    (NaN where P(X_b = k) = 0 or k is not an integer)."""
-    B, G = p.shape
+@njit(cache=True, error_model="numpy")
+def batch_eval(p, counts, k, want_tail, want_grad, out, grad, b0, b1):
+    """Values at k[b, i] of members b0 <= b < b1 (rows of p and counts): out[0] log pmf,
+    out[1] log cdf, out[2] log sf (each (B, K)); with want_grad, grad[b, i, g] =
+    d log P(X_b = k) / d p[b, g] (NaN where P(X_b = k) = 0 or k is not an integer)."""
+    G = p.shape[1]
     K = k.shape[1]
     logit = np.empty(G)
     n = np.empty(G)
@@ -314,10 +404,9 @@ def batch_eval(p, counts, k, want_tail, want_grad, out, grad):
     rp = np.empty(G)
     rq = np.empty(G)
     num = np.empty(G)
-    work = np.empty(2 * G)
+    work = np.empty(6 * G)
     res = np.empty(5)
-    res2 = np.empty(5)
-    for b in range(B):
+    for b in range(b0, b1):
         m = 0
         n_sure = 0.0
         n_int = 0.0
@@ -329,7 +418,7 @@ def batch_eval(p, counts, k, want_tail, want_grad, out, grad):
             if q >= 1.0:
                 n_sure += c
             elif q > 0.0:
-                logit[m] = math.log(q) - math.log1p(-q)
+                logit[m] = math.log(q) - _log1p(-q)
                 n[m] = c
                 idx[m] = g
                 n_int += c
@@ -360,7 +449,7 @@ def batch_eval(p, counts, k, want_tail, want_grad, out, grad):
             if j == 0.0 or j == n_int:
                 # the ends of the support in closed form (the grid's rounding is absolute there:
                 # log P(0) of Bin(1, 1e-300) is -1e-300)
-                lp = _log_value(logit, n, m, n_int, j, pt, qt, res)
+                lp = _log_end(logit, n, m, j != 0.0)
                 out[0, b, i] = lp if is_int else -math.inf
                 out[1, b, i] = lp if j == 0.0 else 0.0
                 out[2, b, i] = _log1mexp(lp) if j == 0.0 else -math.inf
@@ -384,15 +473,10 @@ def batch_eval(p, counts, k, want_tail, want_grad, out, grad):
                 out[2, b, i] = res[2]
                 if grad_here:
                     for g in range(m):
-                        if work[g] == 0.0:
-                            continue
-                        # a term the grid cannot resolve: n_g [P_g(j-1) - P_g(j)] / P(j) from
-                        # the PMF without one trial of g, each point on its own grid
-                        n[g] -= 1.0
-                        lo = _log_value(logit, n, m, n_int - 1, j - 1, pt, qt, res2)
-                        hi = _log_value(logit, n, m, n_int - 1, j, pt, qt, res2)
-                        n[g] += 1.0
-                        num[g] = n[g] * (math.exp(lo - res[0]) - math.exp(hi - res[0]))
+                        if work[g] != 0.0:
+                            # a term the grid cannot resolve: NaN tells evaluate() to take
+                            # this one from the PMF without one trial of g
+                            num[g] = math.nan
             if grad_here and out[0, b, i] > -math.inf:
                 for g in range(G):
                     c = counts[b, g]
@@ -404,6 +488,15 @@ def batch_eval(p, counts, k, want_tail, want_grad, out, grad):
                         grad[b, i, g] = c * (res[4] - 1.0)
                 for g in range(m):
                     grad[b, i, idx[g]] = num[g]
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def batch_eval_parallel(p, counts, k, want_tail, want_grad, out, grad, n_chunks):
+    """:func:`batch_eval` over contiguous chunks of members in parallel (numba threads)."""
+    B = p.shape[0]
+    for i in prange(n_chunks):
+        batch_eval(p, counts, k, want_tail, want_grad, out, grad, i * B // n_chunks,
+                   (i + 1) * B // n_chunks)
 
 
 def evaluate(p: np.ndarray, counts: np.ndarray, k: np.ndarray, *, tails: bool = True,
@@ -418,5 +511,33 @@ def evaluate(p: np.ndarray, counts: np.ndarray, k: np.ndarray, *, tails: bool = 
     B, G = p.shape
     out = np.empty((3, B, k.shape[1]))
     g_out = np.empty((B, k.shape[1], G) if grad else (1, 1, 1))
-    batch_eval(p, counts, k, bool(tails), bool(grad), out, g_out)
+    threads = numba.get_num_threads()
+    if threads > 1 and B * k.shape[1] * (G + 8) >= _PARALLEL_MIN:
+        batch_eval_parallel(p, counts, k, bool(tails), bool(grad), out, g_out,
+                            min(B, 4 * threads))
+    else:
+        batch_eval(p, counts, k, bool(tails), bool(grad), out, g_out, 0, B)
+    if grad:
+        _resolve(p, counts, k, out[0], g_out)
     return out, (g_out if grad else None)
+
+
+def _resolve(p, counts, k, logpmf, grad) -> None:
+    """Gradients the grid could not resolve (NaN where P(k) > 0 and the group has trials
+    with 0 < p < 1: a term far below the tilted maximum, met only at extreme p such as
+    1e-300), from their definition n_g [P_g(k - 1) - P_g(k)] / P(k) with P_g the member without
+    one trial of g, each value on its own grid (one more batch of values)."""
+    bad = np.isnan(grad) & (logpmf > -np.inf)[:, :, None]
+    bad &= ((counts > 0) & (p > 0) & (p < 1))[:, None, :]
+    if not bad.any():
+        return
+    b, i, g = np.nonzero(bad)
+    p2 = p[b]
+    c2 = counts[b].copy()
+    c2[np.arange(b.size), g] -= 1.0
+    kk = np.stack([k[b, i] - 1.0, k[b, i]], axis=1)
+    out = np.empty((3, b.size, 2))
+    batch_eval(p2, c2, kk, False, False, out, np.empty((1, 1, 1)), 0, b.size)
+    with np.errstate(over="ignore"):
+        grad[b, i, g] = counts[b, g] * (np.exp(out[0, :, 0] - logpmf[b, i])
+                                       - np.exp(out[0, :, 1] - logpmf[b, i]))
