@@ -1,23 +1,28 @@
 """binfer: exact inference for grouped binomial counts."""
 
-from .core import Binomial, PoissonBinomial
-from .homogeneity import (
-    breslow_day_test,
-    cmh_test,
-    homogeneity_power,
-    homogeneity_sample_size,
-    homogeneity_test,
-    tarone_test,
-    trend_test,
-)
-from .pooling import (
-    PooledProportionResult,
-    beta_binomial,
-    meta_proportion,
-    meta_two_arm,
-    pooled_proportion,
-)
-from .profiling import funnel_limits
+from typing import TYPE_CHECKING
+
+from ._lazy import attach
+
+if TYPE_CHECKING:  # for static analysers; at run time the names load on first use (below)
+    from .core import Binomial, PoissonBinomial
+    from .homogeneity import (
+        breslow_day_test,
+        cmh_test,
+        homogeneity_power,
+        homogeneity_sample_size,
+        homogeneity_test,
+        tarone_test,
+        trend_test,
+    )
+    from .pooling import (
+        PooledProportionResult,
+        beta_binomial,
+        meta_proportion,
+        meta_two_arm,
+        pooled_proportion,
+    )
+    from .profiling import funnel_limits
 
 __version__ = "0.1.0"
 
@@ -40,12 +45,27 @@ __all__ = [
     "__version__",
 ]
 
-
-def __getattr__(name: str):
-    """``binfer.plot`` (and matplotlib) and ``binfer.datasets`` load on first use, so
-    ``import binfer`` stays light."""
-    if name in ("plot", "datasets"):
-        import importlib
-
-        return importlib.import_module(f"binfer.{name}")
-    raise AttributeError(f"module 'binfer' has no attribute {name!r}")
+# ``import binfer`` imports none of the subpackages, nor scipy.stats, pandas, numba, statsmodels
+# or matplotlib: each public name, and each subpackage (``binfer.plot``, ``binfer.datasets``, ...),
+# loads on first use.
+__getattr__, __dir__ = attach(
+    __name__,
+    {
+        "PoissonBinomial": "core",
+        "Binomial": "core",
+        "pooled_proportion": "pooling",
+        "PooledProportionResult": "pooling",
+        "meta_proportion": "pooling",
+        "meta_two_arm": "pooling",
+        "beta_binomial": "pooling",
+        "homogeneity_test": "homogeneity",
+        "homogeneity_power": "homogeneity",
+        "homogeneity_sample_size": "homogeneity",
+        "cmh_test": "homogeneity",
+        "breslow_day_test": "homogeneity",
+        "tarone_test": "homogeneity",
+        "trend_test": "homogeneity",
+        "funnel_limits": "profiling",
+    },
+    submodules=("core", "datasets", "homogeneity", "plot", "pooling", "profiling"),
+)

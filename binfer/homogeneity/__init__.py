@@ -1,15 +1,20 @@
 """Tests of a common proportion across groups (k x 2 tables) and of a common odds ratio across
 strata (2 x 2 x K tables), and the power of the homogeneity test."""
 
-from ._power import PowerResult, homogeneity_power, homogeneity_sample_size
-from ._stratified import CMHTestResult, breslow_day_test, cmh_test
-from ._tests import (
-    HomogeneityTestResult,
-    TrendTestResult,
-    homogeneity_test,
-    tarone_test,
-    trend_test,
-)
+from typing import TYPE_CHECKING
+
+from .._lazy import attach
+
+if TYPE_CHECKING:
+    from ._power import PowerResult, homogeneity_power, homogeneity_sample_size
+    from ._stratified import CMHTestResult, breslow_day_test, cmh_test
+    from ._tests import (
+        HomogeneityTestResult,
+        TrendTestResult,
+        homogeneity_test,
+        tarone_test,
+        trend_test,
+    )
 
 __all__ = [
     "CMHTestResult",
@@ -24,3 +29,20 @@ __all__ = [
     "tarone_test",
     "trend_test",
 ]
+
+__getattr__, __dir__ = attach(
+    __name__,
+    {
+        "CMHTestResult": "_stratified",
+        "HomogeneityTestResult": "_tests",
+        "PowerResult": "_power",
+        "TrendTestResult": "_tests",
+        "breslow_day_test": "_stratified",
+        "cmh_test": "_stratified",
+        "homogeneity_power": "_power",
+        "homogeneity_sample_size": "_power",
+        "homogeneity_test": "_tests",
+        "tarone_test": "_tests",
+        "trend_test": "_tests",
+    },
+)

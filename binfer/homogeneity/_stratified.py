@@ -18,7 +18,6 @@ from .._data import TwoArm, check_alternative, describe_rows, two_arm
 from .._results import ConfidenceInterval, TestResult, fmt
 from ..core._checks import check_unit_interval
 from ..core._logbinom import log_choose
-from ._exact import _REL_TOL  # R's relative tolerance on probability ties
 
 __all__ = ["CMHTestResult", "cmh_test", "breslow_day_test"]
 
@@ -111,6 +110,8 @@ def _exact_cmh(counts: TwoArm, conf_level: float, alternative: str = "two-sided"
     elif alternative == "greater":
         pvalue = law.upper(s, 0.0)
     else:
+        from ._exact import _REL_TOL  # R's relative tolerance on ties (_exact imports numba)
+
         pvalue = float(np.exp(special.logsumexp(d[d <= d_obs + math.log1p(_REL_TOL)])))
     # Conditional MLE: E_psi[S] = s (Birch 1964), solved in log psi to 1e-13.
     if s == law.lo:

@@ -17,7 +17,6 @@ from .._data import check_alternative, one_arm
 from .._results import ConfidenceInterval, TestResult, fmt
 from ..core._checks import check_choice, check_count, check_random_state, plain
 from ..core._logbinom import log_choose
-from ._exact import ExactTooLarge, ffh_pvalue
 
 __all__ = ["HomogeneityTestResult", "TrendTestResult", "homogeneity_test", "tarone_test",
            "trend_test"]
@@ -282,6 +281,8 @@ def homogeneity_test(
                           note=f"{n_resamples} tables drawn with both margins fixed")
     log_margins = float(log_choose(big_n, total))  # log C(N, X): every table's denominator
     stat = -2 * (float(log_choose(n, x).sum()) - log_margins)
+    from ._exact import ExactTooLarge, ffh_pvalue  # numba: imported only for the exact test
+
     try:
         bounds = ffh_pvalue(x, n, max_nodes=max_nodes)
     except ExactTooLarge as exc:

@@ -20,7 +20,6 @@ from scipy import optimize, special, stats
 
 from .._data import OneArm, check_alternative, one_arm
 from .._results import ConfidenceInterval, Result, fmt
-from ..core import Binomial
 from ..core._checks import check_choice, check_unit_interval, plain
 from ..core._logbinom import binom_logpmf
 
@@ -132,6 +131,8 @@ def _binomial_test(x: int, n: int, p0: float, alternative: str) -> tuple[float, 
     block, found by bisection (about log2(n) pmf evaluations instead of R's n); every
     probability comes from the core's closed-form binomial in log space.
     """
+    from ..core import Binomial  # the core's numba kernels load only for a test against p0
+
     dist = Binomial(n, p0)
 
     # scalar logs; the distribution's own tails already give -inf / 0 outside 0..n - 1
