@@ -23,6 +23,8 @@ def check_probabilities(p, name: str = "p") -> np.ndarray:
         raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"{name} must not be empty")
+    if ((arr >= 0.0) & (arr <= 1.0)).all():  # one pass for clean input (NaN fails it)
+        return arr
     bad = ~np.isfinite(arr)
     if bad.any():
         i = _first_bad(bad)
@@ -45,6 +47,8 @@ def check_counts(counts, size: int, name: str = "counts") -> np.ndarray:
         raise ValueError(f"{name} has {raw.size} entries but p has {size}; they must match")
     if raw.dtype.kind not in "iuf" and raw.dtype != object:
         raise ValueError(f"{name} must be integers, got dtype {raw.dtype}")
+    if raw.dtype.kind in "iu" and raw.min() >= 0 and raw.max() <= 2**53:  # clean integers
+        return raw.astype(np.int64, copy=False)
     try:
         arr = raw.astype(float)
     except (TypeError, ValueError) as exc:
@@ -211,4 +215,5 @@ def check_batch(p, counts) -> tuple[np.ndarray, np.ndarray]:
                     f"counts{_position(raw.shape, i)} = {raw.ravel()[i].item()!r} {what}")
         c = np.broadcast_to(cf.astype(np.int64), shape)
         arr = np.broadcast_to(arr, shape)
-    return np.ascontiguousarray(arr, dtype=np.float64), np.ascontiguousarray(c)
+    # copies: the distribution freezes its arrays and must not share the caller's
+    return np.array(arr, dtype=np.float64, order="C"), np.array(c, order="C")
