@@ -25,10 +25,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.optimize import brentq
 from scipy.special import expit
 
 from ._engine import _LEAF, _fft_conv, banded_fft_product, bernoulli_chunk_matrix
-from ._gradient import _tilt_for_mean
 from ._logbinom import binom_logpmf, log1mexp
 
 # Leaf coefficients below e^-_DEPTH of their tilted maximum are dropped (their total effect at
@@ -37,6 +37,21 @@ _DEPTH = 60.0
 # Most coefficients one window may hold (the sum of the blocks' bands, ~11 sqrt(n) each): beyond
 # it a ValueError says how large the request is (~16 bytes a coefficient in the FFTs).
 _MAX_BAND = 30_000_000
+
+
+def _tilt_for_mean(logit: np.ndarray, n: np.ndarray, target: float) -> float:
+    """theta with sum_g n_g expit(logit_g + theta) = target (0 < target < sum n)."""
+    span = float(np.max(np.abs(logit))) + 60.0
+
+    def f(theta: float) -> float:
+        return float(np.dot(n, expit(logit + theta))) - target
+
+    lo, hi = -span, span
+    while f(lo) > 0:
+        lo *= 2
+    while f(hi) < 0:
+        hi *= 2
+    return brentq(f, lo, hi, xtol=1e-13, rtol=1e-15, maxiter=500)
 
 
 class PointEvaluator:
