@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # for static analysers; at run time the names load on first u
         meta_two_arm,
         pooled_proportion,
     )
-    from .profiling import funnel_limits
+    from .profiling import funnel_limits, observed_vs_expected
 
 __version__ = "0.1.0"
 
@@ -42,6 +42,7 @@ __all__ = [
     "tarone_test",
     "trend_test",
     "funnel_limits",
+    "observed_vs_expected",
     "__version__",
 ]
 
@@ -66,6 +67,7 @@ __getattr__, __dir__ = attach(
         "tarone_test": "homogeneity",
         "trend_test": "homogeneity",
         "funnel_limits": "profiling",
+        "observed_vs_expected": "profiling",
     },
     submodules=("core", "datasets", "homogeneity", "plot", "pooling", "profiling"),
 )
