@@ -4,6 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ALL    := $(VENV)/.installed-all
+WARM   := $(VENV)/.warm
 
 .PHONY: demo test validate bench lint clean
 
@@ -20,16 +21,22 @@ $(ALL): $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev,plot,bayes]"
 	touch $(ALL)
 
-demo: $(ALL)
+# Compile the numba kernels once, ahead (~20 s; numba caches them in __pycache__ next to the
+# modules), so that no demo, test or benchmark waits for them; redone when a source changes.
+$(WARM): $(STAMP) $(wildcard binfer/core/*.py) binfer/homogeneity/_exact.py
+	$(PY) -m binfer.core._warmup
+	touch $(WARM)
+
+demo: $(ALL) $(WARM)
 	$(PY) examples/quickstart.py
 
-test: $(STAMP)
+test: $(STAMP) $(WARM)
 	$(PY) -m pytest -q -m "not slow" binfer tests README.md
 
-validate: $(STAMP)
+validate: $(STAMP) $(WARM)
 	$(PY) -m pytest -q -m slow tests
 
-bench: $(STAMP)
+bench: $(STAMP) $(WARM)
 	$(PY) benchmarks/bench_pmf.py
 
 lint: $(STAMP)

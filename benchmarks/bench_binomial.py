@@ -18,6 +18,7 @@ import scipy.stats as st
 
 import binfer
 
+
 def best_of(fn, repeat: int) -> tuple[float, float]:
     best, value = math.inf, math.nan
     for _ in range(repeat):

@@ -505,9 +505,9 @@ def evaluate(p: np.ndarray, counts: np.ndarray, k: np.ndarray, *, tails: bool = 
 
     The arguments must already be validated; they are converted to C-contiguous float64 (one
     compiled specialisation)."""
-    p = np.ascontiguousarray(p, dtype=np.float64)
-    counts = np.ascontiguousarray(counts, dtype=np.float64)
-    k = np.ascontiguousarray(k, dtype=np.float64)
+    # writeable too: numba compiles a separate specialisation for read-only arrays (a frozen
+    # distribution's p, a broadcast k)
+    p, counts, k = (np.require(x, np.float64, ("C", "W")) for x in (p, counts, k))
     B, G = p.shape
     out = np.empty((3, B, k.shape[1]))
     g_out = np.empty((B, k.shape[1], G) if grad else (1, 1, 1))

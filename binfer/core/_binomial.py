@@ -123,10 +123,12 @@ def _log_tails(k, n, p, lpk, lpk1, out_cdf, out_sf):
     q = 1.0 - p
     for i in range(k.size):
         kk = k[i]
-        if p < (kk + 2.0) / (n + 3.0):
+        # (a variable, not the literals True and False: each would compile _log_series again)
+        upper = p < (kk + 2.0) / (n + 3.0)
+        if upper:
             # the upper tail does not contain the mode: P(X > k) directly
             if n - kk <= _SERIES_MAX:
-                out_sf[i] = lpk1[i] + _log_series(kk + 1.0, n, p, q, True)
+                out_sf[i] = lpk1[i] + _log_series(kk + 1.0, n, p, q, upper)
             else:
                 # a = k + 1, b = n - k, x = p: d0 = 1 - (n + 1) p / (k + 2), multiplied out by
                 # the smaller of p and q (q = 1 - p is exact when p >= 1/2), so the subtraction
@@ -139,7 +141,7 @@ def _log_tails(k, n, p, lpk, lpk1, out_cdf, out_sf):
             out_cdf[i] = math.nan
         else:
             if kk + 1.0 <= _SERIES_MAX:
-                out_cdf[i] = lpk[i] + _log_series(kk, n, p, q, False)
+                out_cdf[i] = lpk[i] + _log_series(kk, n, p, q, upper)
             else:
                 # a = n - k, b = k + 1, x = q: d0 = 1 - (n + 1) q / (n - k + 1)
                 if p <= 0.5:

@@ -92,6 +92,14 @@ def _workers(elements: int) -> int:
     return 1 if elements < _THREADED_MIN else _WORKERS
 
 
+def _kernel_array(x: np.ndarray) -> np.ndarray:
+    """x as a C-contiguous, writeable float64 array: numba compiles (and caches) one
+    specialisation of a kernel per array type, and a read-only or strided array would be a
+    new type, compiled again (seconds) in a process that already has the kernels."""
+    x = np.asarray(x, dtype=float)
+    return x if x.flags.c_contiguous and x.flags.writeable else x.copy()
+
+
 def _log_direct_conv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Exact log-space convolution (logsumexp over the shorter operand): O(len(a) len(b))."""
     if a.size > b.size:
@@ -110,7 +118,7 @@ def bernoulli_chunk_matrix(p: np.ndarray, chunk: int = _LEAF) -> tuple[np.ndarra
     coefficients in range, and neighbouring chunks combine with small dynamic range).  Entries
     past a chunk's size are -inf.
     """
-    p = np.asarray(p, dtype=float)
+    p = _kernel_array(p)
     if p.size > 1 and not bool(np.all(p[1:] >= p[:-1])):
         p = np.sort(p)
     return leaf_chunks(p, int(chunk))
@@ -165,6 +173,7 @@ def combine_tilted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Tilted windows: FFT windows where both factors are wide (tilted sd >= ``_FFT_MIN_SD``),
     direct windows everywhere else and wherever an FFT window's kept run fell short.
     """
+    a, b = _kernel_array(a), _kernel_array(b)
     nda, ndb, merged = product_slopes(a, b)
     out = np.empty(a.size + b.size - 1)
     covered = np.zeros(out.size, dtype=bool)
@@ -280,7 +289,8 @@ def interior_logpmf(p: np.ndarray, counts: np.ndarray, method: str = "tilted") -
     if single.any():
         M, sizes = bernoulli_chunk_matrix(p[single], _LEAF)
         # the narrow lower levels in one compiled loop
-        nodes += list(tree_narrow(M, sizes, _narrow_max_trials()))
+        buf, starts = tree_narrow(M, sizes, _narrow_max_trials())
+        nodes += [buf[starts[i] : starts[i + 1]] for i in range(starts.size - 1)]
     if not nodes:
         return np.zeros(1)
     return _tree(nodes, combine_tilted)

@@ -7,16 +7,32 @@ What they bought (benchmarks/README.md, same machine, same p): the default tail-
 N = 1e4 went from 1.2 x fast-poibin's O(N^2) "dp" time to about 0.17 x, at N = 1e6 from 6.4 x
 fast-poibin's FFT time to about 1 x.
 
-Compiled with ``cache=True``: the first call in a fresh installation compiles them (about half
-a minute, once); later processes load the cache.
+Compiled with ``cache=True``: the first call in a fresh installation compiles them (~5 s for
+the whole engine, once; ``python -m binfer.core._warmup`` does it ahead, and ``make demo`` /
+``make test`` run that); later processes load the cache.  Compile time (it was ~25 s) is kept
+down by keeping the kernels shallow, since numba re-optimises and re-emits the code of every
+compiled callee inside each caller: the direct windows exist in one compiled function
+(:func:`_direct`, which also runs the narrow tree), the helpers are small and compiled once,
+and constructs that compile slowly are avoided (array slice assignments compile numpy's shape
+checks and their error messages, ``np.searchsorted`` its NaN-aware comparisons, ``array.view``
+~0.3 s, a literal int argument such as ``0`` a second specialisation of the callee).
 """
 
 from __future__ import annotations
 
 import math
 
+import llvmlite.ir as llvm_ir
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import intrinsic
+
+# Helpers of the windows are compiled once, as functions of their own (``_shared``); inlined in
+# numba's IR in each caller they cost ~1.3 s more in a fresh installation (typed and lowered again
+# at every call site).  Those of the leaves (_neumaier, _log_recursion_row) are cheaper inlined
+# (``_inline``).  The results are the same either way (IEEE arithmetic, no fastmath flags).
+_shared = njit(cache=True)
+_inline = njit(cache=True, inline="always")
 
 # Direct windows: band depth (coefficients below e^-_T of a factor's tilted maximum are dropped)
 # and validity threshold (an output is kept where its tilted value is >= e^-_VALID, the
@@ -27,17 +43,27 @@ _T = 64.0
 _VALID = 26.0
 
 
+@intrinsic
+def _f64_from_bits(typingctx, bits):
+    """The float64 whose IEEE bits are the int64 ``bits`` (a register bitcast: numba compiles
+    an array ``view`` for the same job in ~0.3 s, and the loop below then needed two passes)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvm_ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
 @njit(cache=True, fastmath={"contract"})
-def _exp_inplace(x, bits):
+def _exp_into(x):
     """x[i] <- exp(x[i]) for -700 <= x[i] <= 700, to ~2 ulp, in a loop numba vectorises.
 
     libm's exp costs 10-25 ns a call on the machines we measured, and the windows exponentiate
     every band coefficient: a Cody-Waite reduction x = k ln2 + r (|r| <= ln2 / 2) with a
-    degree-13 Taylor polynomial for e^r (truncation < 2e-16) and 2^k written into the exponent
-    bits brings it to ~2 ns.  Checked against mpmath in tests/test_core_kernels.py.
+    degree-13 Taylor polynomial for e^r (truncation < 2e-16) times 2^k, built in the exponent
+    bits, brings it to ~1 ns.  Checked against mpmath in tests/test_core_kernels.py.
     """
-    n = x.size
-    for i in range(n):
+    for i in range(x.size):
         v = x[i]
         kf = (v * 1.4426950408889634 + 6755399441055744.0) - 6755399441055744.0
         r = (v - kf * 6.93147180369123816490e-01) - kf * 1.90821492927058770002e-10
@@ -55,35 +81,59 @@ def _exp_inplace(x, bits):
         p = p * r + 0.5
         p = p * r + 1.0
         p = p * r + 1.0
-        x[i] = p
-        bits[i] = (np.int64(kf) + 1023) << 52
-    scale = bits[:n].view(np.float64)
-    for i in range(n):
-        x[i] *= scale[i]
+        x[i] = p * _f64_from_bits((np.int64(kf) + 1023) << 52)
 
 
-@njit(cache=True)
-def _tilt_into(src, top, theta, offset, out, bits):
+def _exp_inplace(x, bits=None):
+    """:func:`_exp_into` (``bits``, once its scratch buffer, is not needed any more)."""
+    _exp_into(x)
+
+
+@_shared
+def _tilt_into(src, top, theta, offset, out):
     """out[i] = exp((src[i] - top) + theta (i + offset)), i < src.size: a tilted band (the
     difference of indices, not theta times a large index, enters the sum)."""
     w = src.size
     for i in range(w):
         out[i] = (src[i] - top) + theta * (i + offset)
-    _exp_inplace(out[:w], bits)
+    _exp_into(out[:w])
 
 
-@njit(cache=True)
-def _theta_for(merged, t):
-    """Tilt putting the tilted mode of the product at t (merged: sorted slope thresholds)."""
+@_shared
+def _place(merged, nda, ndb, t):
+    """Tilt putting the tilted mode of the product at t (merged: sorted slope thresholds), and
+    each factor's tilted mode there (the number of its sorted slopes below the tilt: numpy's
+    searchsorted, side="left", NaN sorting last; written out, it compiles in a fraction of the
+    time of numba's np.searchsorted)."""
     n = merged.size
     if t <= 0:
-        return merged[0] - 1.0
-    if t >= n:
-        return merged[n - 1] + 1.0
-    return 0.5 * (merged[t - 1] + merged[t])
+        theta = merged[0] - 1.0
+    elif t >= n:
+        theta = merged[n - 1] + 1.0
+    else:
+        theta = 0.5 * (merged[t - 1] + merged[t])
+    nan = theta != theta
+    lo, hi = 0, nda.size
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        x = nda[mid]
+        if x < theta or (nan and x == x):
+            lo = mid + 1
+        else:
+            hi = mid
+    ma = lo
+    lo, hi = 0, ndb.size
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        x = ndb[mid]
+        if x < theta or (nan and x == x):
+            lo = mid + 1
+        else:
+            hi = mid
+    return theta, ma, lo
 
 
-@njit(cache=True)
+@_shared
 def _band(a, theta, mode, depth):
     """[lo, hi] around ``mode`` where (a(j) - a(mode)) + theta (j - mode) >= -depth."""
     top = a[mode]
@@ -137,8 +187,10 @@ def _dot4(x, y):
 
 
 @njit(cache=True)
-def combine_direct_range(a, b, nda, ndb, merged, out, k_from, k_to):
-    """Fill out[k_from..k_to] with the log-PMF of the sum (log-PMFs a, b) by tilted windows.
+def _direct(a, b, nda, ndb, merged, out, covered, M, sizes, max_trials):
+    """Direct tilted windows, the one compiled copy of them (numba would re-optimise and
+    re-emit a callee's code inside every caller): :func:`fill_gaps_direct` when M has no rows,
+    else :func:`tree_narrow` (a, ..., covered then unused).
 
     Each window tilts both factors by theta (mode of the tilted product placed ahead of the
     first uncovered k), keeps each factor's band within e^-_T of its tilted maximum, and sums
@@ -146,74 +198,179 @@ def combine_direct_range(a, b, nda, ndb, merged, out, k_from, k_to):
     run of k whose tilted value is >= e^-_VALID.  ``nda``, ``ndb`` are the sorted negated first
     differences of a and b, ``merged`` both together (sorted).
     """
-    n = merged.size
-    va = np.empty(a.size)
-    vbr = np.empty(b.size)
-    bits = np.empty(max(a.size, b.size), dtype=np.int64)
+    tree = M.shape[0] > 0
+    # the nodes of the tree, concatenated: node i is buf[starts[i] : starts[i + 1]]
+    m = M.shape[0]
+    starts = np.empty(m + 1, dtype=np.int64)
+    starts[0] = 0
+    for c in range(m):
+        starts[c + 1] = starts[c] + sizes[c] + 1
+    buf = np.empty(starts[m])
+    for c in range(m):
+        for j in range(sizes[c] + 1):
+            buf[starts[c] + j] = M[c, j]
+    pair = np.empty(m, dtype=np.bool_)
+    nbuf = buf
+    nstarts = starts
     thr = math.exp(-_VALID)
     sv = np.empty(4)
-    k_cur = k_from
-    target = k_from
-    while k_cur <= k_to:
-        theta = _theta_for(merged, target)
-        ma = np.searchsorted(nda, theta)
-        mb = np.searchsorted(ndb, theta)
-        la, ua = _band(a, theta, ma, _T)
-        lb, ub = _band(b, theta, mb, _T)
-        a0 = a[ma]
-        b0 = b[mb]
-        _tilt_into(a[la : ua + 1], a0, theta, la - ma, va, bits)
-        wb = ub - lb + 1
-        _tilt_into(b[lb : ub + 1], b0, theta, lb - mb, vbr, bits)
-        vbr[:wb] = vbr[:wb][::-1].copy()
-        # C'(k) = sum_j va[j - la] * vb[k - j - lb], vb[k - j - lb] = vbr[ub - k + j],
-        # four consecutive k at a time (each va[j] loaded once for four products)
-        k = k_cur
-        base = a0 + b0
-        mode = ma + mb
-        while k <= k_to:
-            nk = min(4, k_to - k + 1)
-            jc0 = max(la, k + 3 - ub)
-            jc1 = min(ua, k - lb)
-            if nk == 4 and jc0 <= jc1:
-                sv[0], sv[1], sv[2], sv[3] = _dot4(va[jc0 - la : jc1 - la + 1],
-                                                   vbr[ub - k - 3 + jc0 : ub - k + jc1 + 1])
-                for i in range(4):
-                    ki = k + i
-                    # the few terms outside the common range
-                    for j in range(max(la, ki - ub), jc0):
-                        sv[i] += va[j - la] * vbr[ub - ki + j]
-                    for j in range(jc1 + 1, min(ua, ki - lb) + 1):
-                        sv[i] += va[j - la] * vbr[ub - ki + j]
-            else:
-                for i in range(nk):
-                    ki = k + i
-                    j0 = max(la, ki - ub)
-                    j1 = min(ua, ki - lb)
-                    sv[i] = (_dot(va[j0 - la : j1 - la + 1], vbr[ub - ki + j0 : ub - ki + j1 + 1])
-                             if j0 <= j1 else 0.0)
-            done = False
-            for i in range(nk):
-                if sv[i] < thr:
-                    done = True
-                    break
-                out[k] = math.log(sv[i]) + base + theta * (mode - k)
-                k += 1
-            if done:
+    while True:
+        n_tasks = 1
+        if tree:
+            if m <= 1:
                 break
-        if k == k_cur:
-            # the window does not reach back to k_cur: bring its mode closer
-            if target <= k_cur:
-                raise RuntimeError("tilted convolution failed to cover the support")
-            target = k_cur + (target - k_cur) // 2
-            continue
-        half = max(1, k - 1 - max(target, k_cur))
-        k_cur = k
-        target = min(n, k_cur + max(1, (3 * half) // 4))
+            # this level: node i times node i + 1 while the product stays narrow (at most
+            # max_trials trials), left to right
+            nstarts = np.empty(m + 1, dtype=np.int64)
+            nstarts[0] = 0
+            n_tasks = 0
+            nd = 0
+            while nd < m:
+                width = starts[nd + 1] - starts[nd]
+                pair[n_tasks] = (nd + 1 < m
+                                 and width + (starts[nd + 2] - starts[nd + 1]) - 2 <= max_trials)
+                if pair[n_tasks]:
+                    width += starts[nd + 2] - starts[nd + 1] - 1
+                    nd += 2
+                else:
+                    nd += 1
+                nstarts[n_tasks + 1] = nstarts[n_tasks] + width
+                n_tasks += 1
+            if n_tasks == m:
+                break
+            nbuf = np.empty(nstarts[n_tasks])
+        nd = 0  # the task's first node
+        for q in range(n_tasks):
+            if tree:
+                out = nbuf[nstarts[q] : nstarts[q + 1]]
+                if not pair[q]:
+                    for j in range(out.size):
+                        out[j] = buf[starts[nd] + j]
+                    nd += 1
+                    continue
+                a = buf[starts[nd] : starts[nd + 1]]
+                b = buf[starts[nd + 1] : starts[nd + 2]]
+                nd += 2
+                nda = _slopes(a)
+                ndb = _slopes(b)
+                merged = _merge_sorted(nda, ndb)
+            n_out = out.size - 1
+            n = merged.size
+            va = np.empty(a.size)
+            vbr = np.empty(b.size)
+            k_from = np.int64(0)
+            while k_from <= n_out:
+                # the next run of uncovered k (in the tree: all of them)
+                k_to = n_out
+                if not tree:
+                    if covered[k_from]:
+                        k_from += 1
+                        continue
+                    k_to = k_from
+                    while k_to + 1 <= n_out and not covered[k_to + 1]:
+                        k_to += 1
+                # ---- the run k_from..k_to, window by window
+                k_cur = k_from
+                target = k_from
+                while k_cur <= k_to:
+                    theta, ma, mb = _place(merged, nda, ndb, target)
+                    la, ua = _band(a, theta, ma, _T)
+                    lb, ub = _band(b, theta, mb, _T)
+                    a0 = a[ma]
+                    b0 = b[mb]
+                    _tilt_into(a[la : ua + 1], a0, theta, la - ma, va)
+                    wb = ub - lb + 1
+                    _tilt_into(b[lb : ub + 1], b0, theta, lb - mb, vbr)
+                    # reversed in place (a slice assignment compiles numpy's shape checks: ~2 s)
+                    for i in range(wb // 2):
+                        vbr[i], vbr[wb - 1 - i] = vbr[wb - 1 - i], vbr[i]
+                    # C'(k) = sum_j va[j - la] * vb[k - j - lb],
+                    # vb[k - j - lb] = vbr[ub - k + j], four consecutive k at a time (each
+                    # va[j] loaded once for four products)
+                    k = k_cur
+                    base = a0 + b0
+                    mode = ma + mb
+                    while k <= k_to:
+                        nk = min(4, k_to - k + 1)
+                        jc0 = max(la, k + 3 - ub)
+                        jc1 = min(ua, k - lb)
+                        if nk == 4 and jc0 <= jc1:
+                            sv[0], sv[1], sv[2], sv[3] = _dot4(
+                                va[jc0 - la : jc1 - la + 1],
+                                vbr[ub - k - 3 + jc0 : ub - k + jc1 + 1])
+                            for i in range(4):
+                                ki = k + i
+                                # the few terms outside the common range
+                                for j in range(max(la, ki - ub), jc0):
+                                    sv[i] += va[j - la] * vbr[ub - ki + j]
+                                for j in range(jc1 + 1, min(ua, ki - lb) + 1):
+                                    sv[i] += va[j - la] * vbr[ub - ki + j]
+                        else:
+                            for i in range(nk):
+                                ki = k + i
+                                j0 = max(la, ki - ub)
+                                j1 = min(ua, ki - lb)
+                                sv[i] = (_dot(va[j0 - la : j1 - la + 1],
+                                              vbr[ub - ki + j0 : ub - ki + j1 + 1])
+                                         if j0 <= j1 else 0.0)
+                        done = False
+                        for i in range(nk):
+                            if sv[i] < thr:
+                                done = True
+                                break
+                            out[k] = math.log(sv[i]) + base + theta * (mode - k)
+                            k += 1
+                        if done:
+                            break
+                    if k == k_cur:
+                        # the window does not reach back to k_cur: bring its mode closer
+                        if target <= k_cur:
+                            raise RuntimeError(
+                                "tilted convolution failed to cover the support")
+                        target = k_cur + (target - k_cur) // 2
+                        continue
+                    half = max(1, k - 1 - max(target, k_cur))
+                    k_cur = k
+                    target = min(n, k_cur + max(1, (3 * half) // 4))
+                k_from = k_to + 1
+        if not tree:
+            break
+        buf = nbuf
+        starts = nstarts
+        m = n_tasks
+    return buf, starts[: m + 1]
+
+
+_NO_ROWS = np.empty((0, 1))
+_NO_SIZES = np.empty(0, dtype=np.int64)
+
+
+def fill_gaps_direct(a, b, nda, ndb, merged, out, covered):
+    """Fill every run of k not yet ``covered`` with the log-PMF of the sum (log-PMFs a, b) by
+    direct tilted windows (:func:`_direct`)."""
+    _direct(a, b, nda, ndb, merged, out, covered, _NO_ROWS, _NO_SIZES, 0)
+
+
+def combine_direct_range(a, b, nda, ndb, merged, out, k_from, k_to):
+    """Fill out[k_from..k_to] (only) by direct tilted windows."""
+    covered = np.ones(out.size, dtype=np.bool_)
+    covered[k_from : k_to + 1] = False
+    fill_gaps_direct(a, b, nda, ndb, merged, out, covered)
+
+
+def tree_narrow(M, sizes, max_trials):
+    """Multiply the leaf rows of M pairwise, level by level, while the products stay at most
+    ``max_trials`` trials (narrow enough that direct windows beat FFT windows).  Returns the
+    remaining nodes (log-PMFs) for the FFT-capable tree above, concatenated, and their start
+    offsets (node i is ``buf[starts[i] : starts[i + 1]]``)."""
+    if M.shape[0] == 0:
+        return np.empty(0), np.zeros(1, dtype=np.int64)
+    e = np.empty(0)
+    return _direct(e, e, e, e, e, e, np.empty(0, dtype=np.bool_), M, sizes, int(max_trials))
 
 
 # ---------------------------------------------------------------------------------- leaves
-@njit(cache=True)
+@_inline
 def _log_recursion_row(p, m, out):
     """Exact log-space recursion for the log-PMF of m single trials (fallback for wide chunks)."""
     out[0] = 0.0
@@ -241,8 +398,9 @@ def _recursion(pt, qt, m, P, Q):
     non-negative, so each coefficient is relatively accurate (~2 m eps) unless it underflows.
     P and Q are work buffers of length >= m + 3; the PMF is returned at offset 2 (two leading
     zeros let the loop read P(j - 2) without a branch)."""
-    P[: m + 3] = 0.0
-    Q[: m + 3] = 0.0
+    for j in range(m + 3):
+        P[j] = 0.0
+        Q[j] = 0.0
     P[2] = 1.0
     cur = 0  # degree so far
     i = 0
@@ -264,7 +422,7 @@ def _recursion(pt, qt, m, P, Q):
     return P
 
 
-@njit(cache=True)
+@_inline
 def _neumaier(total, comp, term):
     """One step of Neumaier's compensated sum: (new total, new compensation); the sum is
     total + comp at the end."""
@@ -289,7 +447,10 @@ def leaf_chunks(p, chunk):
     """
     n = p.size
     n_chunks = (n + chunk - 1) // chunk
-    M = np.full((n_chunks, chunk + 1), -np.inf)
+    M = np.empty((n_chunks, chunk + 1))
+    for c in range(n_chunks):
+        for j in range(chunk + 1):
+            M[c, j] = -np.inf
     sizes = np.empty(n_chunks, dtype=np.int64)
     P = np.empty(chunk + 3)
     Q = np.empty(chunk + 3)
@@ -354,7 +515,7 @@ _T_FFT = 40.0
 _W_FFT = 9.0
 
 
-@njit(cache=True)
+@_shared
 def _local_var(sorted_slopes, m):
     """Variance of a log-concave PMF tilted so that its mode is at m, from its slope density:
     slopes change by ~1/var per unit step near the mode."""
@@ -384,11 +545,9 @@ def plan_fft_windows(a, b, nda, ndb, merged, min_sd, step_sd):
     rows = np.empty((cap, 7), dtype=np.int64)
     thetas = np.empty(cap)
     count = 0
-    t = 0
+    t = np.int64(0)  # not the literal 0 (a second specialisation of _place)
     while t <= n:
-        theta = _theta_for(merged, t)
-        ma = np.searchsorted(nda, theta)
-        mb = np.searchsorted(ndb, theta)
+        theta, ma, mb = _place(merged, nda, ndb, t)
         var_a = _local_var(nda, ma)
         var_b = _local_var(ndb, mb)
         sd_c = math.sqrt(var_a + var_b)
@@ -398,10 +557,13 @@ def plan_fft_windows(a, b, nda, ndb, merged, min_sd, step_sd):
             if count == cap:
                 cap *= 2
                 r2 = np.empty((cap, 7), dtype=np.int64)
-                r2[:count] = rows[:count]
-                rows = r2
                 t2 = np.empty(cap)
-                t2[:count] = thetas[:count]
+                # element-wise copies: slice assignments compile numpy's shape checks (~1 s)
+                for i in range(count):
+                    for j in range(7):
+                        r2[i, j] = rows[i, j]
+                    t2[i] = thetas[i]
+                rows = r2
                 thetas = t2
             rows[count, 0] = t
             rows[count, 1] = ma
@@ -419,7 +581,6 @@ def plan_fft_windows(a, b, nda, ndb, merged, min_sd, step_sd):
 @njit(cache=True)
 def fill_fft_rows(a, b, rows, thetas, which, VA, VB):
     """Tilted band values of the windows ``which`` into the zero-padded rows of VA and VB."""
-    bits = np.empty(VA.shape[1], dtype=np.int64)
     for r in range(which.size):
         w = which[r]
         ma, mb, la, ua, lb, ub = rows[w, 1], rows[w, 2], rows[w, 3], rows[w, 4], rows[w, 5], \
@@ -429,10 +590,12 @@ def fill_fft_rows(a, b, rows, thetas, which, VA, VB):
         b0 = b[mb]
         va = VA[r]
         vb = VB[r]
-        _tilt_into(a[la : ua + 1], a0, theta, la - ma, va, bits)
-        va[ua - la + 1 :] = 0.0
-        _tilt_into(b[lb : ub + 1], b0, theta, lb - mb, vb, bits)
-        vb[ub - lb + 1 :] = 0.0
+        _tilt_into(a[la : ua + 1], a0, theta, la - ma, va)
+        for i in range(ua - la + 1, va.size):
+            va[i] = 0.0
+        _tilt_into(b[lb : ub + 1], b0, theta, lb - mb, vb)
+        for i in range(ub - lb + 1, vb.size):
+            vb[i] = 0.0
 
 
 @njit(cache=True)
@@ -469,28 +632,14 @@ def scatter_fft_rows(a, b, rows, thetas, which, C, own_lo, own_hi, out, covered)
                 covered[k] = True
 
 
-@njit(cache=True)
-def fill_gaps_direct(a, b, nda, ndb, merged, out, covered):
-    """Direct tilted windows over every run of k not yet covered."""
-    n = out.size - 1
-    k = 0
-    while k <= n:
-        if covered[k]:
-            k += 1
-            continue
-        e = k
-        while e + 1 <= n and not covered[e + 1]:
-            e += 1
-        combine_direct_range(a, b, nda, ndb, merged, out, k, e)
-        k = e + 1
-
-
-@njit(cache=True)
+@_shared
 def _slopes(a):
     """Sorted negated first differences of a log-concave log-PMF.  They are sorted already up to
     rounding in flat stretches, so an insertion sort (O(n) on such input; numba compiles it in a
     fraction of np.sort's time) puts the few swapped neighbours back."""
-    d = a[:-1] - a[1:]
+    d = np.empty(a.size - 1)
+    for i in range(d.size):
+        d[i] = a[i] - a[i + 1]
     for i in range(1, d.size):
         v = d[i]
         j = i - 1
@@ -501,7 +650,7 @@ def _slopes(a):
     return d
 
 
-@njit(cache=True)
+@_shared
 def _merge_sorted(x, y):
     out = np.empty(x.size + y.size)
     i = j = 0
@@ -522,40 +671,6 @@ def product_slopes(a, b):
     nda = _slopes(a)
     ndb = _slopes(b)
     return nda, ndb, _merge_sorted(nda, ndb)
-
-
-@njit(cache=True)
-def combine_direct(a, b):
-    """Log-PMF of the sum (log-PMFs a, b: log-concave, finite) by direct tilted windows only."""
-    nda, ndb, merged = product_slopes(a, b)
-    out = np.empty(a.size + b.size - 1)
-    combine_direct_range(a, b, nda, ndb, merged, out, 0, out.size - 1)
-    return out
-
-
-@njit(cache=True)
-def tree_narrow(M, sizes, max_trials):
-    """Multiply the leaf rows of M pairwise, level by level, while the products stay at most
-    ``max_trials`` trials (narrow enough that direct windows beat FFT windows).  Returns the
-    remaining nodes (log-PMFs) for the FFT-capable tree above."""
-    nodes = [M[c, : sizes[c] + 1].copy() for c in range(M.shape[0])]
-    while len(nodes) > 1:
-        nxt = []
-        i = 0
-        merged_any = False
-        while i < len(nodes):
-            if (i + 1 < len(nodes)
-                    and nodes[i].size + nodes[i + 1].size - 2 <= max_trials):
-                nxt.append(combine_direct(nodes[i], nodes[i + 1]))
-                merged_any = True
-                i += 2
-            else:
-                nxt.append(nodes[i])
-                i += 1
-        nodes = nxt
-        if not merged_any:
-            break
-    return nodes
 
 
 @njit(cache=True)
@@ -580,7 +695,8 @@ def linear_chunks(p, chunk):
             mu[c] += pc[i]
             var[c] += pc[i] * qt[i]
         R = _recursion(pc, qt, m, P, Q)
-        M[c, : m + 1] = R[2 : m + 3]
+        for j in range(m + 1):
+            M[c, j] = R[2 + j]
     return M, mu, var
 
 
