@@ -192,7 +192,8 @@ def _tilt(logit, n, m, n_int, target, theta):
 
 
 @njit(cache=True, error_model="numpy")
-def _point(logit, n, m, n_int, j, want_tail, want_grad, pt, qt, rp, rq, num, res, work):
+def _point(logit, n, m, n_int, j, want_tail, want_grad, pt, qt, sw, ab, pq2, rp, rq, num, res,
+           work):
     """log P(k), log P(X <= k), log P(X > k) (into res[0:3]) and the sums for the gradient of
     the interior part X_int (m groups with 0 < p < 1, n_int trials) at 0 <= j <= n_int.
 
@@ -213,12 +214,8 @@ def _point(logit, n, m, n_int, j, want_tail, want_grad, pt, qt, rp, rq, num, res
     theta = _tilt(logit, n, m, n_int, target, theta0)
     # Each trial's factor q' + p' e^(it) is written as e^(it) (p' + q' e^(-it)) when p' > 1/2,
     # so that every phase sums small angles: sum_g n_g arg(...) would otherwise be ~k t, whose
-    # rounding (~k 1e-16) is 1e-10 at k = 1e6.  small[g] = min(p', q') (negative for p' > 1/2),
-    # n_hi = trials with p' > 1/2; likewise j - m' = (j - n_hi) - sum n_g small_g.
-    small = work[2 * m : 3 * m]
-    sw = work[3 * m : 4 * m]  # sign_g n_g
-    ab = work[4 * m : 5 * m]  # min(p', q')
-    pq2 = work[5 * m : 6 * m]  # 2 p' q'
+    # rounding (~k 1e-16) is 1e-10 at k = 1e6.  ab[g] = min(p', q'), sw[g] = +-n_g (- for p' > 1/2),
+    # n_hi = trials with p' > 1/2; likewise j - m' = (j - n_hi) - sum_g sw_g ab_g (into dev).
     var = 0.0
     n_hi = 0.0
     dev = 0.0
@@ -232,12 +229,13 @@ def _point(logit, n, m, n_int, j, want_tail, want_grad, pt, qt, rp, rq, num, res
         var += n[g] * a * b
         if a > 0.5:
             n_hi += n[g]
-            small[g] = -b
+            dev -= n[g] * b
+            sw[g] = -n[g]
+            ab[g] = b
         else:
-            small[g] = a
-        dev += n[g] * small[g]
-        sw[g] = n[g] if a <= 0.5 else -n[g]
-        ab[g] = abs(small[g])
+            dev += n[g] * a
+            sw[g] = n[g]
+            ab[g] = a
         pq2[g] = 2.0 * a * b
         # KL(p' || p) = theta p' - log(q + p e^theta) ~ theta^2 p q / 2: near the centre
         # (|theta| < 1) from log1p(p expm1(theta)), whose rounding is relative to theta p (a
@@ -404,10 +402,13 @@ def batch_eval(p, counts, k, want_tail, want_grad, out, grad, b0, b1):
     rp = np.empty(G)
     rq = np.empty(G)
     num = np.empty(G)
-    work = np.empty(6 * G)
+    sw = np.empty(G)
+    ab = np.empty(G)
+    pq2 = np.empty(G)
+    work = np.empty(G)
     res = np.empty(5)
     for b in range(b0, b1):
-        m = 0
+        m = np.int64(0)  # not the literal 0: numba would compile _point for it too
         n_sure = 0.0
         n_int = 0.0
         for g in range(G):
@@ -466,8 +467,8 @@ def batch_eval(p, counts, k, want_tail, want_grad, out, grad, b0, b1):
                         num[g] = (-n[g] * math.exp(_softplus(x)) if j == 0.0
                                   else n[g] * math.exp(_softplus(-x)))
             else:
-                _point(logit, n, m, n_int, j, want_tail, grad_here, pt, qt, rp, rq, num, res,
-                       work)
+                _point(logit, n, m, n_int, j, want_tail, grad_here, pt, qt, sw, ab, pq2, rp, rq,
+                       num, res, work)
                 out[0, b, i] = res[0] if is_int else -math.inf
                 out[1, b, i] = res[1]
                 out[2, b, i] = res[2]
