@@ -54,6 +54,22 @@ def _f64_from_bits(typingctx, bits):
     return types.float64(types.int64), codegen
 
 
+@_shared
+def _search_left(x, v):
+    """``np.searchsorted(x, v, side="left")`` for sorted x, NaN sorting last as in numpy (a
+    written-out search: numpy's compiles for ~0.4 s)."""
+    nan = v != v
+    lo, hi = 0, x.size
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        y = x[mid]
+        if y < v or (nan and y == y):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 @njit(cache=True, fastmath={"contract"})
 def _exp_into(x):
     """x[i] <- exp(x[i]) for -700 <= x[i] <= 700, to ~2 ulp, in a loop numba vectorises.
@@ -102,9 +118,7 @@ def _tilt_into(src, top, theta, offset, out):
 @_shared
 def _place(merged, nda, ndb, t):
     """Tilt putting the tilted mode of the product at t (merged: sorted slope thresholds), and
-    each factor's tilted mode there (the number of its sorted slopes below the tilt: numpy's
-    searchsorted, side="left", NaN sorting last; written out, it compiles in a fraction of the
-    time of numba's np.searchsorted)."""
+    each factor's tilted mode there (the number of its sorted slopes below the tilt)."""
     n = merged.size
     if t <= 0:
         theta = merged[0] - 1.0
@@ -112,25 +126,7 @@ def _place(merged, nda, ndb, t):
         theta = merged[n - 1] + 1.0
     else:
         theta = 0.5 * (merged[t - 1] + merged[t])
-    nan = theta != theta
-    lo, hi = 0, nda.size
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        x = nda[mid]
-        if x < theta or (nan and x == x):
-            lo = mid + 1
-        else:
-            hi = mid
-    ma = lo
-    lo, hi = 0, ndb.size
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        x = ndb[mid]
-        if x < theta or (nan and x == x):
-            lo = mid + 1
-        else:
-            hi = mid
-    return theta, ma, lo
+    return theta, _search_left(nda, theta), _search_left(ndb, theta)
 
 
 @_shared
