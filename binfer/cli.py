@@ -1,10 +1,11 @@
 """The ``binfer`` command: binfer's analyses from the shell.
 
 Subcommands mirror the API: ``pool`` (pooled_proportion), ``homogeneity`` (homogeneity_test),
-``meta`` (meta_proportion / meta_two_arm), ``pmf`` (the exact core), ``datasets`` (the bundled
-data). Input is a CSV file (Parquet when pyarrow is installed), ``-`` for standard input, or
-``--dataset NAME``; output an aligned table, ``--json`` or ``--csv``. Bad input exits with code 2
-and a one-line message naming the problem, never a traceback.
+``meta`` (meta_proportion / meta_two_arm), ``oe`` (observed_vs_expected), ``pmf`` (the exact
+core), ``datasets`` (the bundled data). Input is a CSV file (Parquet when pyarrow is installed),
+``-`` for standard input, or ``--dataset NAME``; output an aligned table, ``--json`` or
+``--csv``. Bad input exits with code 2 and a one-line message naming the problem, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -162,6 +163,20 @@ def _meta(args) -> None:
 _MAX_K_VALUES = 10_000_000
 
 
+def _oe(args) -> None:
+    from .profiling import observed_vs_expected
+
+    data = _read(args)
+    result = observed_vs_expected(data, risks=args.risks, observed=args.observed,
+                                  group=args.group, alternative=args.alternative,
+                                  mid_p=args.mid_p, conf_level=args.conf_level)
+    if result.table is not None and not (args.json or args.csv):
+        print(repr(result))
+        print(result.table.to_string(index=False))
+    else:
+        _emit_result(result, args)
+
+
 def _parse_k(spec: list[str], size: int) -> np.ndarray:
     pieces = []
     total = 0
@@ -229,6 +244,8 @@ EPILOG = {
                    "operations --method exact",
     "meta": "examples: binfer meta --dataset surgical --method DL --scale logit\n"
             "          binfer meta --dataset bcg --two-arm --measure RR --per-group",
+    "oe": "examples: binfer oe patients.csv --risks risk --observed died\n"
+          "          binfer oe patients.csv --risks risk --observed died --group hospital --csv",
     "pmf": "example: binfer pmf --counts 12 18 --p 0.04 0.05 --k 0:5 --log",
     "datasets": "examples: binfer datasets\n          binfer datasets rat_tumors > rats.csv",
 }
@@ -279,6 +296,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--conf-level", type=float, default=0.95)
     p.add_argument("--per-group", action="store_true", help="print the per-group table")
     p.set_defaults(run=_meta)
+
+    p = add("oe", "exact test of observed totals against subjects' predicted risks "
+                  "(observed / expected, one row per subject)")
+    p.add_argument("file", nargs="?", help="CSV (or Parquet) file; '-' reads standard input")
+    p.add_argument("--dataset", metavar="NAME", help=argparse.SUPPRESS)
+    p.add_argument("--risks", default="risk", help="predicted risk column (default: risk)")
+    p.add_argument("--observed", default="outcome",
+                   help="0/1 outcome column (default: outcome)")
+    p.add_argument("--group", default=None,
+                   help="institution column: one test per institution (default: one test)")
+    p.add_argument("--alternative", default="two-sided", help="two-sided, less, greater")
+    p.add_argument("--mid-p", action="store_true", help="mid-p values and interval")
+    p.add_argument("--conf-level", type=float, default=0.95)
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print JSON")
+    out.add_argument("--csv", action="store_true", help="print CSV")
+    p.set_defaults(run=_oe)
 
     p = add("pmf", "exact distribution of a sum of independent binomials")
     p.add_argument("--p", nargs="+", required=True, help="success probability of each group")

@@ -201,3 +201,42 @@ def test_pool_tests_against_p0():
     assert row["pvalue_score"] == pytest.approx(ref["pvalue_score"], rel=1e-10)
     bad = run("pool", "--dataset", "surgical", "--p0", "0.08", "--alternative", "bigger")
     assert bad.returncode == 2 and "alternative" in bad.stderr
+
+
+def _patients(tmp_path, risk_high=0.3):
+    rng = np.random.default_rng(3)
+    n = 300
+    risk = rng.uniform(0.01, risk_high, n)
+    frame = {"hospital": rng.choice(["A", "B", "C"], n), "risk": risk,
+             "died": (rng.random(n) < 1.2 * risk).astype(int)}
+    import pandas as pd
+
+    path = tmp_path / "patients.csv"
+    pd.DataFrame(frame).to_csv(path, index=False)
+    return path, pd.DataFrame(frame)
+
+
+def test_oe_one_test_and_per_group_csv(tmp_path):
+    path, frame = _patients(tmp_path)
+    out = run("oe", str(path), "--observed", "died", "--json")
+    assert out.returncode == 0, out.stderr
+    row = json.loads(out.stdout)[0]
+    ref = binfer.observed_vs_expected(frame, risks="risk", observed="died")
+    assert row["observed"] == ref.observed and row["pvalue"] == pytest.approx(ref.pvalue)
+    out = run("oe", str(path), "--observed", "died", "--group", "hospital", "--csv")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[0].startswith("group,n_subjects,observed,expected,ratio") and len(lines) == 4
+    table = run("oe", str(path), "--observed", "died", "--group", "hospital")
+    assert table.returncode == 0 and "per-group" in table.stdout
+    assert "binfer oe patients.csv" in run("oe", "--help").stdout
+
+
+def test_oe_bad_input_exits_2(tmp_path):
+    path, _ = _patients(tmp_path, risk_high=1.5)  # some risks above 1
+    out = run("oe", str(path), "--observed", "died")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "column 'risk', row 2" in out.stderr and "outside [0, 1]" in out.stderr
+    path, _ = _patients(tmp_path)
+    out = run("oe", str(path), "--observed", "nope")
+    assert out.returncode == 2 and "nope" in out.stderr
