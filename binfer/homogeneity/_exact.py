@@ -152,10 +152,11 @@ def _grow(cs, clo, chi, clm, m, size):
     clo2 = np.empty(size)
     chi2 = np.empty(size)
     clm2 = np.empty(size)
-    cs2[:m] = cs[:m]
-    clo2[:m] = clo[:m]
-    chi2[:m] = chi[:m]
-    clm2[:m] = clm[:m]
+    for i in range(m):  # a loop: slice assignment compiles numpy's shape checks (~2 s)
+        cs2[i] = cs[i]
+        clo2[i] = clo[i]
+        chi2[i] = chi[i]
+        clm2[i] = clm[i]
     return cs2, clo2, chi2, clm2
 
 
@@ -198,7 +199,7 @@ def _expand(ps, plo, phi, plm, prep, lc, total, rest_cap, shortest, longest, t_h
     clo = np.empty(size)
     chi = np.empty(size)
     clm = np.empty(size)
-    m = 0
+    m = np.int64(0)  # not the literal 0: a second specialisation of _grow
     hkey = np.empty(n + 1)
     hrun = np.empty(n + 1, np.int64)
     ptr = np.empty(n + 1, np.int64)
@@ -377,7 +378,7 @@ def _expand(ps, plo, phi, plm, prep, lc, total, rest_cap, shortest, longest, t_h
 @_jit
 def _coarsen(s, lo, hi, lm, delta):
     """Merge nodes (sorted by s, lo) of the same s whose lo lie within delta of a node's lo."""
-    m = 0
+    m = np.int64(0)  # not the literal 0: a second specialisation of _grow
     out_s = np.empty(s.size, np.int64)
     out_lo = np.empty(s.size)
     out_hi = np.empty(s.size)
