@@ -7,6 +7,7 @@ from ._lazy import attach
 if TYPE_CHECKING:  # for static analysers; at run time the names load on first use (below)
     from .core import Binomial, PoissonBinomial
     from .homogeneity import (
+        binomial_vs_poisson_binomial,
         breslow_day_test,
         cmh_test,
         homogeneity_power,
@@ -41,6 +42,7 @@ __all__ = [
     "breslow_day_test",
     "tarone_test",
     "trend_test",
+    "binomial_vs_poisson_binomial",
     "funnel_limits",
     "observed_vs_expected",
     "__version__",
@@ -66,6 +68,7 @@ __getattr__, __dir__ = attach(
         "breslow_day_test": "homogeneity",
         "tarone_test": "homogeneity",
         "trend_test": "homogeneity",
+        "binomial_vs_poisson_binomial": "homogeneity",
         "funnel_limits": "profiling",
         "observed_vs_expected": "profiling",
     },

@@ -15,12 +15,15 @@ if TYPE_CHECKING:
         tarone_test,
         trend_test,
     )
+    from ._totals import TotalsLRTResult, binomial_vs_poisson_binomial
 
 __all__ = [
     "CMHTestResult",
     "HomogeneityTestResult",
     "PowerResult",
+    "TotalsLRTResult",
     "TrendTestResult",
+    "binomial_vs_poisson_binomial",
     "breslow_day_test",
     "cmh_test",
     "homogeneity_power",
@@ -36,7 +39,9 @@ __getattr__, __dir__ = attach(
         "CMHTestResult": "_stratified",
         "HomogeneityTestResult": "_tests",
         "PowerResult": "_power",
+        "TotalsLRTResult": "_totals",
         "TrendTestResult": "_tests",
+        "binomial_vs_poisson_binomial": "_totals",
         "breslow_day_test": "_stratified",
         "cmh_test": "_stratified",
         "homogeneity_power": "_power",
