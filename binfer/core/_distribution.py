@@ -35,9 +35,9 @@ _POINT_MAX_K = 16
 # large it would be; single points are still answered (closed form for one binomial, one
 # banded tilted window each otherwise).
 _MAX_PMF_TRIALS = 20_000_000
-# Pointwise calls on a distribution of at most this many interior groups (and no cached PMF)
-# read the tilted characteristic function at each point (binfer.core._batch: O(groups) per
-# point, ~10 us for 20 groups), the path every batch takes.
+# Pointwise calls (at most _POINT_MAX_K distinct k) on a distribution of 2 to this many groups
+# (and no cached PMF) read the tilted characteristic function at each point (binfer.core._batch:
+# O(groups) per point, a few us for 20 groups), the path every batch takes.
 _CF_MAX_GROUPS = 2048
 # ... and at most this many trials (its rounding grows with N: measured against mpmath and the
 # banded windows, 1e-12 relative at N = 1e6, 6e-11 at 2e7, 2e-10 at 3e8).  Larger members of a
@@ -358,7 +358,7 @@ class PoissonBinomial:
         if self._batch_shape:
             return self._batch_values(k, which)
         k = read_array(k, "k")
-        if k.size <= _POINT_MAX_K and self._few_groups():
+        if self._few_groups(k):
             # the low-latency route: the kernel also answers outside the support and at
             # non-integer k (logpmf -inf; tails at floor(k))
             if np.isnan(k).any():
@@ -369,12 +369,14 @@ class PoissonBinomial:
             return res[()] if res.ndim == 0 else res
         return (self._logpmf, self._logcdf, self._logsf)[which](k)
 
-    def _few_groups(self) -> bool:
-        """Read points from the tilted characteristic function (binfer.core._batch)?  For
-        ``method="auto"``, at most ``_CF_MAX_GROUPS`` groups, no cached PMF and more than one
-        group (a binomial has its closed form)."""
+    def _few_groups(self, k: np.ndarray) -> bool:
+        """Read these points from the tilted characteristic function (binfer.core._batch)?  For
+        at most ``_POINT_MAX_K`` distinct points, ``method="auto"``, at most ``_CF_MAX_GROUPS``
+        groups and ``_CF_MAX_TRIALS`` trials, no cached PMF and more than one group (a binomial
+        has its closed form)."""
         return (1 < self._p.size <= _CF_MAX_GROUPS and self._method == "auto"
-                and "_logpmf_all" not in self.__dict__ and self._n_total <= _CF_MAX_TRIALS)
+                and "_logpmf_all" not in self.__dict__ and self._n_total <= _CF_MAX_TRIALS
+                and (k.size <= _POINT_MAX_K or np.unique(k).size <= _POINT_MAX_K))
 
     def _batch_values(self, k, which: int) -> np.ndarray:
         """Values (0 logpmf, 1 logcdf, 2 logsf) of every member at its points."""
@@ -398,18 +400,6 @@ class PoissonBinomial:
         if self._method not in ("auto", "tilted"):
             return False
         return int(ci.sum()) >= _POINT_MIN_N and np.unique(ks).size <= _POINT_MAX_K
-
-    def _by_cf(self, ks: np.ndarray) -> bool:
-        """Read these points from the tilted characteristic function (binfer.core._batch)?
-
-        Yes for a few points of a distribution with at most ``_CF_MAX_GROUPS`` interior
-        groups whose PMF is not cached (and ``method="auto"``)."""
-        if self._method != "auto" or "_logpmf_all" in self.__dict__:
-            return False
-        _, _, pi, ci = self._parts
-        if pi.size > _CF_MAX_GROUPS or int(ci.sum()) > _CF_MAX_TRIALS:
-            return False
-        return ks.size <= _POINT_MAX_K or np.unique(ks).size <= _POINT_MAX_K
 
     @cached_property
     def _points(self) -> PointEvaluator:
@@ -438,10 +428,6 @@ class PoissonBinomial:
             if which == 0:
                 return binom_logpmf(j, n, p)
             return binomial_log_tails(j, n, p)[which - 1]
-        if self._by_cf(ks):
-            out, _ = _batch.evaluate(self._p[None, :], self._counts[None, :], ks[None, :],
-                                     tails=which > 0)
-            return out[which, 0]
         if self._pointwise(ks):
             return np.array([self._point(int(k))[which] for k in ks])
         if which == 0:
@@ -800,20 +786,9 @@ class PoissonBinomial:
         >>> binfer.Binomial(10, 0.3).logpmf_grad([3])  # k/p - (n-k)/(1-p) = 0
         array([[0.]])
         """
-        G = self._p.shape[-1]
-        if self._batch_shape:
-            kk, pts = self._align(k)
-            _, grad = _batch.evaluate(self._p.reshape(-1, G), self._counts.reshape(-1, G), kk,
-                                      tails=False, grad=True)
-            return grad.reshape(self._batch_shape + pts + (G,))
-        k = np.atleast_1d(read_array(k, "k"))
-        if k.ndim != 1:
-            raise ValueError(f"k must be a scalar or one-dimensional, got shape {k.shape}")
-        if np.isnan(k).any():
-            raise ValueError("k contains NaN")
-        _, grad = _batch.evaluate(self._p[None, :], self._counts[None, :], k[None, :],
-                                  tails=False, grad=True)
-        return grad[0]
+        if not self._batch_shape:
+            k = np.atleast_1d(read_array(k, "k"))  # rows (len(k), G), even for a scalar k
+        return self.logpmf_and_grad(k)[1]
 
 
     def logpmf_and_grad(self, k) -> tuple[np.ndarray, np.ndarray]:
