@@ -282,3 +282,24 @@ def test_large_batches_on_threads_equal_the_serial_pass():
     _batch._resolve(p, counts.astype(float), k, ref[0], ref_grad)
     assert np.array_equal(out, ref)
     assert np.array_equal(grad, ref_grad, equal_nan=True)
+
+
+def test_a_billion_trials_and_p_within_1e300_of_zero():
+    # member 0: two groups of 5e8 at a common p: the sum is Bin(1e9, 0.3), whose gradient per
+    # group is half of k / p - (N - k) / (1 - p); member 1: p = 1e-300 over 1e9 trials beside
+    # one fair trial, at the ends of its support and next to them
+    N, p = 10**9, 0.3
+    X = PoissonBinomial(np.array([[p, p], [1e-300, 0.5]]), np.array([[N // 2, N // 2], [N, 1]]))
+    k = np.array([[3e8, 3e8 + 5e4, 0.0, 1e9], [0.0, 1.0, 1e9, 1e9 + 1]])
+    value = X.logpmf(k)
+    assert_log_accurate(value[0], Binomial(N, p).logpmf(k[0]), 1e-12)
+    # P(0) = (1 - 1e-300)^1e9 / 2; P(1) = (1e9 p1 q1^(1e9 - 1) + q1^1e9) / 2 = 1/2 + O(1e-291)
+    assert_log_accurate(value[1, :2], np.log([0.5, 0.5]), 1e-15)
+    assert_log_accurate(value[1, 3:], [1e9 * np.log(1e-300) + np.log(0.5)], 1e-12)
+    grad = X.logpmf_grad(k)
+    ref = 0.5 * (k[0] / p - (N - k[0]) / (1 - p))
+    assert np.allclose(grad[0], ref[:, None], rtol=1e-9, atol=1e-6)
+    assert grad[1, 0].tolist() == [-1e9, -2.0]  # -n_g / q_g at the bottom of the support
+    assert abs(grad[1, 1, 0]) < 1e-12 * 2e9 and grad[1, 1, 1] == pytest.approx(2.0, rel=1e-12)
+    assert np.isposinf(grad[1, 3, 0]) and grad[1, 3, 1] == pytest.approx(2.0)  # n / p overflows
+    assert_log_accurate(X.logsf(k)[1, 1], np.log(1e9 * 1e-300 / 2), 1e-9)  # P(X >= 2)

@@ -40,7 +40,7 @@ _MAX_PMF_TRIALS = 20_000_000
 # O(groups) per point, a few us for 20 groups), the path every batch takes.
 _CF_MAX_GROUPS = 2048
 # ... and at most this many trials (its rounding grows with N: measured against mpmath and the
-# banded windows, 1e-12 relative at N = 1e6, 6e-11 at 2e7, 2e-10 at 3e8).  Larger members of a
+# banded windows, 1e-11 relative at N = 1e6, 6e-11 at 2e7, 9e-11 at 3e8).  Larger members of a
 # batch are evaluated one by one through the single-distribution path.
 _CF_MAX_TRIALS = 10**7
 
