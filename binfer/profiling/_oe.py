@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from .._data import _column, _row, as_frame, check_alternative
 from .._results import ConfidenceInterval, Result, fmt
@@ -95,9 +96,7 @@ def _tilt(p, theta):
     0 and 1 stay where they are, theta = 0 returns p itself."""
     if not np.any(theta):
         return p
-    x = _logit(p) + theta[:, None]
-    with np.errstate(over="ignore"):
-        out = np.where(x >= 0, 1.0 / (1.0 + np.exp(-x)), np.exp(x) / (1.0 + np.exp(x)))
+    out = special.expit(_logit(p) + theta[:, None])
     out[p == 0.0] = 0.0
     out[p == 1.0] = 1.0
     return out
