@@ -39,9 +39,10 @@ _MAX_PMF_TRIALS = 20_000_000
 # (and no cached PMF) read the tilted characteristic function at each point (binfer.core._batch:
 # O(groups) per point, a few us for 20 groups), the path every batch takes.
 _CF_MAX_GROUPS = 2048
-# ... and at most this many trials (its rounding grows with N: measured against mpmath and the
-# banded windows, 1e-11 relative at N = 1e6, 6e-11 at 2e7, 9e-11 at 3e8).  Larger members of a
-# batch are evaluated one by one through the single-distribution path.
+# ... and at most this many trials (its rounding grows with N: against the banded windows,
+# benchmarks/batch_large_n_accuracy.py, 1.3e-12 relative at N = 1e6 in 10 groups, 1.6e-11 at 2e7
+# in 20, 5.7e-11 at 3e8 in 3).  Larger members of a batch are evaluated one by one through the
+# single-distribution path.
 _CF_MAX_TRIALS = 10**7
 
 
