@@ -220,6 +220,8 @@ def test_operations_without_meaning_for_a_batch_say_so(name):
         ((np.full((2, 3), 0.5),), {"counts": [[1, 2, 3], [1, 2.5, 3]]},
          r"counts\[1, 1\] = 2.5 is not an integer"),
         ((np.full((2, 3), 0.5),), {"counts": [[1, 2], [1]]}, "counts is ragged"),
+        ((np.full((2, 3), 0.5),), {"counts": [[1, 2, 3], [1, np.nan, 3]]},
+         r"counts\[1, 1\] = nan is not a finite number"),
     ],
 )
 def test_bad_batches_raise_clear_errors(args, kwargs, match):
@@ -237,6 +239,8 @@ def test_bad_points_name_their_shape():
         X.logcdf(np.array([1, 2, np.nan, 4, 5]))
     with pytest.raises(ValueError, match="q must be probabilities"):
         X.ppf(1.5)
+    with pytest.raises(ValueError, match=r"k must be a scalar or one-dimensional"):
+        PoissonBinomial([0.1, 0.2]).logpmf_and_grad(np.zeros((2, 2)))
     with pytest.raises(TypeError, match="cannot be indexed"):
         PoissonBinomial([0.1, 0.2])[0]
 
