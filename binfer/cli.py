@@ -1,11 +1,11 @@
 """The ``binfer`` command: binfer's analyses from the shell.
 
 Subcommands mirror the API: ``pool`` (pooled_proportion), ``homogeneity`` (homogeneity_test),
-``meta`` (meta_proportion / meta_two_arm), ``oe`` (observed_vs_expected), ``pmf`` (the exact
-core), ``datasets`` (the bundled data). Input is a CSV file (Parquet when pyarrow is installed),
-``-`` for standard input, or ``--dataset NAME``; output an aligned table, ``--json`` or
-``--csv``. Bad input exits with code 2 and a one-line message naming the problem, never a
-traceback.
+``meta`` (meta_proportion / meta_two_arm), ``oe`` (observed_vs_expected), ``lrt``
+(binomial_vs_poisson_binomial), ``pmf`` (the exact core), ``datasets`` (the bundled data).
+Input is a CSV file (Parquet when pyarrow is installed), ``-`` for standard input, or
+``--dataset NAME``; output an aligned table, ``--json`` or ``--csv``. Bad input exits with
+code 2 and a one-line message naming the problem, never a traceback.
 """
 
 from __future__ import annotations
@@ -177,6 +177,42 @@ def _oe(args) -> None:
         _emit_result(result, args)
 
 
+def _lrt(args) -> None:
+    from .homogeneity import binomial_vs_poisson_binomial
+
+    if (args.replicate is None) != (args.group is None):
+        raise _Fail("--replicate and --group go together: long data (one row per replicate and "
+                    "group) needs both, wide data (one row per replicate) neither")
+    if args.seed is not None and args.seed < 0:  # numpy's own message would not name --seed
+        raise _Fail(f"--seed must be a non-negative integer, got {args.seed}")
+    trials, events = args.trials, args.events
+    if args.replicate is not None:  # long data: one trials (and events) column
+        for option, names in (("--trials", trials), ("--events", events)):
+            if names is not None and len(names) != 1:
+                raise _Fail(f"{option}: long data (--replicate and --group) takes one column, "
+                            f"got {len(names)}: {' '.join(names)}")
+        trials, events = trials[0], None if events is None else events[0]
+    data = _read(args)
+    result = binomial_vs_poisson_binomial(
+        data, totals=args.totals, trials=trials, events=events, replicate=args.replicate,
+        group=args.group, method=args.method, n_resamples=args.n_resamples,
+        random_state=args.seed, progress=True)  # the bar shows only when stderr is a terminal
+    fields = result.to_frame().iloc[0].to_dict()
+    p = result.p
+    if args.json:
+        fields = {key: _plain(value) for key, value in fields.items()}
+        fields["p"] = {str(_plain(label)): _plain(value) for label, value in p.items()}
+        print(json.dumps([fields], indent=2))
+    elif args.csv:  # tidy: one row per group, the test's columns repeated on each
+        table = pd.DataFrame({"group": list(p.index), "p": p.to_numpy()})
+        _emit(table.assign(**{key: [value] * len(table) for key, value in fields.items()}),
+              args)
+    else:
+        print(repr(result))
+        _emit(pd.DataFrame({"group": list(p.index), "p": p.to_numpy()}), args,
+              title="fitted p per group:")
+
+
 def _parse_k(spec: list[str], size: int) -> np.ndarray:
     pieces = []
     total = 0
@@ -246,6 +282,11 @@ EPILOG = {
             "          binfer meta --dataset bcg --two-arm --measure RR --per-group",
     "oe": "examples: binfer oe patients.csv --risks risk --observed died\n"
           "          binfer oe patients.csv --risks risk --observed died --group hospital --csv",
+    "lrt": "examples: binfer lrt days.csv --totals positives --trials a b c --method mixture\n"
+           "          binfer lrt days.csv --totals positives --trials a b c --n-resamples 199 "
+           "--seed 1 --json\n"
+           "          binfer lrt long.csv --replicate day --group line --trials n --totals "
+           "positives --csv",
     "pmf": "example: binfer pmf --counts 12 18 --p 0.04 0.05 --k 0:5 --log",
     "datasets": "examples: binfer datasets\n          binfer datasets rat_tumors > rats.csv",
 }
@@ -313,6 +354,36 @@ def _parser() -> argparse.ArgumentParser:
     out.add_argument("--json", action="store_true", help="print JSON")
     out.add_argument("--csv", action="store_true", help="print CSV")
     p.set_defaults(run=_oe)
+
+    p = add("lrt", "likelihood-ratio test that replicate totals are binomial (one common p) "
+                   "rather than Poisson-binomial (a p per group), when only the totals are "
+                   "observed")
+    p.add_argument("file", nargs="?", help="CSV (or Parquet) file; '-' reads standard input")
+    p.add_argument("--dataset", metavar="NAME", help=argparse.SUPPRESS)
+    p.add_argument("--totals", default="totals", metavar="COL",
+                   help="column of the replicates' totals (default: totals)")
+    p.add_argument("--trials", nargs="+", required=True, metavar="COL",
+                   help="wide data (one row per replicate): the trials column of each group; "
+                        "long data: the one trials column")
+    p.add_argument("--events", nargs="+", default=None, metavar="COL",
+                   help="the group counts, if observed (as --trials): then the test is the "
+                        "G-test of homogeneity")
+    p.add_argument("--replicate", default=None, metavar="COL",
+                   help="long data (one row per replicate and group): the replicate column; "
+                        "with --group")
+    p.add_argument("--group", default=None, metavar="COL",
+                   help="long data: the group label column; with --replicate")
+    p.add_argument("--method", default="bootstrap",
+                   help="bootstrap (parametric, under H0) or mixture (50:50 mixture of chi2_0 "
+                        "and chi2_1, no resampling) (default: bootstrap)")
+    p.add_argument("--n-resamples", type=int, default=999,
+                   help="bootstrap resamples (default: 999; each refits both models)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed of the fit's random starts and of the bootstrap")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print JSON")
+    out.add_argument("--csv", action="store_true", help="print CSV")
+    p.set_defaults(run=_lrt)
 
     p = add("pmf", "exact distribution of a sum of independent binomials")
     p.add_argument("--p", nargs="+", required=True, help="success probability of each group")

@@ -1,5 +1,6 @@
 """The `binfer` command as a subprocess: output formats, --help, exit code 2 on bad input."""
 
+import io
 import json
 import math
 import shutil
@@ -103,7 +104,8 @@ def test_bad_input_exits_2_with_one_line(args, stdin, message):
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("command", ["pool", "homogeneity", "meta", "pmf", "datasets"])
+@pytest.mark.parametrize("command", ["pool", "homogeneity", "meta", "oe", "lrt", "pmf",
+                                     "datasets"])
 def test_help_has_an_example(command):
     out = run(command, "--help")
     assert out.returncode == 0 and "example" in out.stdout
@@ -240,3 +242,113 @@ def test_oe_bad_input_exits_2(tmp_path):
     path, _ = _patients(tmp_path)
     out = run("oe", str(path), "--observed", "nope")
     assert out.returncode == 2 and "nope" in out.stderr
+
+
+def _days(tmp_path):
+    """40 replicates (days) of 3 groups with varying trials, only each day's total observed:
+    wide (one row per day) and long (one row per day and group) CSVs of the same data."""
+    import pandas as pd
+
+    rng = np.random.default_rng(11)
+    n = rng.integers(10, 40, size=(40, 3))
+    frame = pd.DataFrame({"day": np.arange(40), "a": n[:, 0], "b": n[:, 1], "c": n[:, 2],
+                          "positives": rng.binomial(n, [0.1, 0.4, 0.7]).sum(axis=1)})
+    wide = tmp_path / "days.csv"
+    frame.to_csv(wide, index=False)
+    long = frame.melt(id_vars=["day", "positives"], value_vars=["a", "b", "c"], var_name="line",
+                      value_name="n")
+    long_path = tmp_path / "long.csv"
+    long.to_csv(long_path, index=False)
+    return wide, long_path, frame
+
+
+def test_lrt_json_and_table_match_the_api(tmp_path):
+    wide, _, frame = _days(tmp_path)
+    args = (str(wide), "--totals", "positives", "--trials", "a", "b", "c", "--method", "mixture",
+            "--seed", "5")
+    out = run("lrt", *args, "--json")
+    assert out.returncode == 0, out.stderr
+    (row,) = json.loads(out.stdout)
+    ref = binfer.binomial_vs_poisson_binomial(frame, totals="positives", trials=["a", "b", "c"],
+                                              method="mixture", random_state=5)
+    for name in ("statistic", "pvalue", "pvalue_mixture", "loglik_binomial",
+                 "loglik_poisson_binomial"):
+        assert row[name] == pytest.approx(getattr(ref, name), rel=1e-12), name
+    assert row["p"] == pytest.approx(ref.p.to_dict(), rel=1e-12)
+    assert list(row["p"]) == ["a", "b", "c"] and row["statistic"] > 10
+    assert row["n_resamples"] == 0 and row["pvalue_mcse"] is None and row["df"] is None
+    assert row["method"] == ref.method and row["note"] == ref.note
+    table = run("lrt", *args)
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.startswith(ref.method) and "fitted p per group:" in table.stdout
+    assert "log-likelihood: binomial" in table.stdout and "note: H1 fitted" in table.stdout
+    lines = table.stdout.strip().splitlines()
+    assert [line.split()[0] for line in lines[-3:]] == ["a", "b", "c"]
+    assert float(lines[-1].split()[1]) == pytest.approx(ref.p["c"], abs=1e-6)
+
+
+def test_lrt_long_form_csv(tmp_path):
+    import pandas as pd
+
+    wide, long, _ = _days(tmp_path)
+    out = run("lrt", str(long), "--replicate", "day", "--group", "line", "--trials", "n",
+              "--totals", "positives", "--method", "mixture", "--seed", "5", "--csv")
+    assert out.returncode == 0, out.stderr
+    table = pd.read_csv(io.StringIO(out.stdout))
+    assert list(table.columns[:4]) == ["group", "p", "statistic", "pvalue"]
+    assert list(table["group"]) == ["a", "b", "c"]  # one row per group, the test's repeated
+    assert table["statistic"].nunique() == 1 and (table["n_resamples"] == 0).all()
+    # the same data in wide form: the same test
+    (row,) = json.loads(run("lrt", str(wide), "--totals", "positives", "--trials", "a", "b", "c",
+                            "--method", "mixture", "--seed", "5", "--json").stdout)
+    assert table["statistic"][0] == pytest.approx(row["statistic"], rel=1e-9)
+    assert list(table["p"]) == pytest.approx(list(row["p"].values()), rel=1e-6)
+
+
+def test_lrt_bootstrap(tmp_path):
+    wide, _, frame = _days(tmp_path)
+    out = run("lrt", str(wide), "--totals", "positives", "--trials", "a", "b", "c",
+              "--n-resamples", "9", "--seed", "2", "--json")
+    assert out.returncode == 0, out.stderr
+    (row,) = json.loads(out.stdout)
+    ref = binfer.binomial_vs_poisson_binomial(frame, totals="positives", trials=["a", "b", "c"],
+                                              n_resamples=9, random_state=2, progress=False)
+    assert row["n_resamples"] == 9 and "parametric bootstrap" in row["method"]
+    assert row["pvalue"] == ref.pvalue and row["pvalue"] in [k / 10 for k in range(1, 11)]
+    assert row["pvalue_mcse"] == pytest.approx(ref.pvalue_mcse)
+    assert out.stderr == ""  # no progress bar when stderr is not a terminal
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (("--totals", "positives", "--trials", "a", "b", "zz"), None,
+         "trials='zz': no such column"),
+        (("--trials", "a", "b", "c"), None, "totals='totals': no such column"),
+        (("--totals", "positives", "--trials", "a"), None, "the design has 1 group"),
+        (("-", "--totals", "t", "--trials", "a", "b"), "a,b,t\n3,4,5\n2,2,9\n",
+         "line 3 of standard input): total 9 > 4 trials in that replicate"),
+        (("--totals", "positives", "--trials", "a", "b", "--replicate", "day"), None,
+         "--replicate and --group go together"),
+        (("--totals", "positives", "--trials", "a", "b", "--replicate", "day", "--group", "x"),
+         None, "--trials: long data (--replicate and --group) takes one column, got 2"),
+        (("--totals", "positives", "--trials", "a", "b", "--method", "exact"), None,
+         "method must be one of bootstrap, mixture"),
+        (("--totals", "positives", "--trials", "a", "b", "--seed", "-1"), None,
+         "--seed must be a non-negative integer, got -1"),
+    ],
+)
+def test_lrt_bad_input_exits_2_with_one_line(tmp_path, args, stdin, message):
+    wide, _, _ = _days(tmp_path)
+    out = run("lrt", *(args if args[0] == "-" else (str(wide), *args)), stdin=stdin)
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_lrt_help():
+    out = run("lrt", "--help")
+    assert out.returncode == 0
+    assert "binfer lrt days.csv --totals positives --trials a b c" in out.stdout
+    assert "--replicate day --group line" in out.stdout
+    assert "lrt" in run("--help").stdout

@@ -9,6 +9,7 @@ Fit values (mu, rho, SEs, LRT) are checked in test_stats_refs.py.
 """
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -77,3 +78,21 @@ def test_interval_levels_nest_and_options_are_checked():
         binfer.beta_binomial(data, ci_method="exact")
     with pytest.raises(ValueError, match="conf_level"):
         binfer.beta_binomial(data, conf_level=95)
+
+
+def test_a_fit_that_stops_just_inside_the_boundary_is_the_boundary_solution():
+    # Binomial-looking counts where trust-exact stops at a + b ~ 3e8 (rho ~ 3e-9, above the
+    # 1e-9 cut-off) with a Hessian that is not negative definite in floating point: it used to
+    # take the square root of a negative variance ("math domain error").
+    data = {"events": [13, 12, 7, 13, 13, 10, 16, 5, 12, 14, 15, 9, 15, 18, 12, 14, 26, 19, 17,
+                       8, 10, 21, 8, 13, 14, 13, 8, 14, 2, 13],
+            "trials": [40, 40, 31, 40, 58, 29, 50, 20, 32, 57, 54, 23, 53, 53, 38, 34, 59, 58,
+                       47, 35, 28, 57, 30, 42, 46, 29, 32, 49, 27, 46]}
+    pbar = sum(data["events"]) / sum(data["trials"])
+    for ci_method in ("wald", "profile"):
+        for information in ("observed", "expected"):
+            r = binfer.beta_binomial(data, ci_method=ci_method, information=information)
+            assert r.rho == 0 and r.se_rho is None
+            assert r.lrt_statistic == 0 and r.lrt_pvalue == 1
+            assert r.mu == pytest.approx(pbar, rel=1e-12)
+            assert r.se_mu == pytest.approx(math.sqrt(pbar * (1 - pbar) / 1237), rel=1e-12)

@@ -1,11 +1,13 @@
 """Tests of a common proportion across groups (k x 2 tables) and of a common odds ratio across
-strata (2 x 2 x K tables), and the power of the homogeneity test."""
+strata (2 x 2 x K tables), the power of the homogeneity test, binomial vs Poisson-binomial
+totals (the likelihood-ratio test) and dispersion."""
 
 from typing import TYPE_CHECKING
 
 from .._lazy import attach
 
 if TYPE_CHECKING:
+    from ._dispersion import DispersionTestResult, dispersion_test
     from ._power import PowerResult, homogeneity_power, homogeneity_sample_size
     from ._stratified import CMHTestResult, breslow_day_test, cmh_test
     from ._tests import (
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CMHTestResult",
+    "DispersionTestResult",
     "HomogeneityTestResult",
     "PowerResult",
     "TotalsLRTResult",
@@ -26,6 +29,7 @@ __all__ = [
     "binomial_vs_poisson_binomial",
     "breslow_day_test",
     "cmh_test",
+    "dispersion_test",
     "homogeneity_power",
     "homogeneity_sample_size",
     "homogeneity_test",
@@ -37,6 +41,7 @@ __getattr__, __dir__ = attach(
     __name__,
     {
         "CMHTestResult": "_stratified",
+        "DispersionTestResult": "_dispersion",
         "HomogeneityTestResult": "_tests",
         "PowerResult": "_power",
         "TotalsLRTResult": "_totals",
@@ -44,6 +49,7 @@ __getattr__, __dir__ = attach(
         "binomial_vs_poisson_binomial": "_totals",
         "breslow_day_test": "_stratified",
         "cmh_test": "_stratified",
+        "dispersion_test": "_dispersion",
         "homogeneity_power": "_power",
         "homogeneity_sample_size": "_power",
         "homogeneity_test": "_tests",

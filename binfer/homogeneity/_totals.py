@@ -22,11 +22,13 @@ __all__ = ["TotalsLRTResult", "binomial_vs_poisson_binomial"]
 
 METHODS = ("bootstrap", "mixture")
 _BOUND = 30.0  # logit bounds of every p_g (p in [9.4e-14, 1 - 9.4e-14])
-# Deterministic starts: logit(pbar) + s * z_g, z_g evenly spaced in [-1, 1] by group size.
+# Deterministic starts: logit(pbar) + s * z_g, z_g evenly spaced in [-1, 1] by group size (starts
+# that only swap exchangeable groups are run once). The observed fit and every bootstrap refit
+# run the same procedure, so the bootstrap calibrates the statistic actually computed.
 _SPREADS = (0.5, -0.5, 2.0, -2.0)
-_N_RANDOM = 2  # random starts of the observed fit
-_BOOT_SPREADS = (0.5, -0.5)  # the bootstrap refits' starts (plus _BOOT_RANDOM random ones)
+_N_RANDOM = 2  # and random starts logit(pbar) + N(0, 1.5^2) (bootstrap refits: _BOOT_RANDOM)
 _BOOT_RANDOM = 1
+_FTOL, _GTOL = 1e-10, 1e-6  # L-BFGS-B's tolerances on the mean log-likelihood per replicate
 # Statistics below this are numerical noise at the nested boundary, reported as 0.
 _ZERO = 1e-8
 # Log-likelihoods within this of the best count as the same optimum.
@@ -87,15 +89,17 @@ def _design(totals: np.ndarray, trials: np.ndarray, constant: bool) -> _Design:
 
 
 def _loglik_grad(p: np.ndarray, d: _Design) -> tuple[float, np.ndarray]:
-    """Poisson-binomial log-likelihood at group probabilities p (G,) and its gradient in p."""
-    from ..core import PoissonBinomial
+    """Poisson-binomial log-likelihood at group probabilities p (G,) and its gradient in p.
 
-    if d.counts.ndim == 1:
-        value, grad = PoissonBinomial(p, d.counts).logpmf_and_grad(d.k)
-    else:
-        value, grad = PoissonBinomial(np.broadcast_to(p, d.counts.shape), d.counts
-                                      ).logpmf_and_grad(d.k)
-    return float(d.weight @ value), d.weight @ grad
+    Each distinct (design, total) is one member of a batch with one point, so that the compiled
+    kernel spreads them over its threads."""
+    from ..core import _batch
+
+    rows = d.k.size
+    counts = np.broadcast_to(d.counts, (rows, p.size))
+    out, grad = _batch.evaluate(np.broadcast_to(p, (rows, p.size)), counts, d.k[:, None],
+                                tails=False, grad=True)
+    return float(d.weight @ out[0, :, 0]), d.weight @ grad[:, 0, :]
 
 
 def _objective(theta: np.ndarray, d: _Design, scale: float):
@@ -106,40 +110,53 @@ def _objective(theta: np.ndarray, d: _Design, scale: float):
     return -ll / scale, -(g * p * (1 - p)) / scale
 
 
-def _starts(pbar: float, order: np.ndarray, spreads, n_random: int, rng) -> list[np.ndarray]:
-    """logit(pbar) + s z (z evenly spaced in [-1, 1] along ``order``, the groups by size) for
-    each spread s, then ``n_random`` starts logit(pbar) + N(0, 1.5^2) per group."""
+def _starts(pbar: float, order: np.ndarray, classes: np.ndarray, rng,
+            n_random: int) -> list[np.ndarray]:
+    """logit(pbar) + s z for each spread s of ``_SPREADS`` (z evenly spaced in [-1, 1] along
+    ``order``, the groups by size), keeping one of the starts that differ only by a swap of
+    exchangeable groups (``classes``: equal labels for groups with identical designs), then
+    ``n_random`` starts logit(pbar) + N(0, 1.5^2) per group."""
     G = order.size
     z = np.empty(G)
     z[order] = np.linspace(-1.0, 1.0, G)
     base = special.logit(pbar)
-    out = [np.clip(base + s * z, -_BOUND, _BOUND) for s in spreads]
+    out, seen = [], set()
+    for s in _SPREADS:
+        x0 = np.clip(base + s * z, -_BOUND, _BOUND)
+        key = tuple(np.round(_canonical(x0, classes), 12))
+        if key not in seen:
+            seen.add(key)
+            out.append(x0)
     out += [np.clip(base + rng.normal(0.0, 1.5, G), -_BOUND, _BOUND) for _ in range(n_random)]
     return out
 
 
 @contextmanager
-def _one_thread():
-    """The core on one numba thread during a fit: its evaluations are small, and numba's
-    threads contend with the BLAS threads of L-BFGS-B (measured: 5-10x slower on 2 cores).
-    Parallelism belongs to the bootstrap (``executor=``). numba's setting is per thread."""
+def _threads(n_threads: int | None):
+    """Limit BLAS to one thread during a fit (its threads, idle between L-BFGS-B's tiny vector
+    operations, contend with numba's: measured 8x slower on 2 cores), and set numba's threads
+    (``None``: leave them; 1 inside an executor's tasks, where the parallelism is the tasks').
+    numba's setting is per thread."""
     import numba
+    from threadpoolctl import threadpool_limits
 
     before = numba.get_num_threads()
-    numba.set_num_threads(1)
+    if n_threads is not None:
+        numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
     try:
-        yield
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
     finally:
         numba.set_num_threads(before)
 
 
-def _fit(totals, n_total, d: _Design, order, spreads, n_random, rng):
+def _fit(totals, n_total, d: _Design, order, classes, rng, n_random=_N_RANDOM, n_threads=None):
     """(l0, l1, p_hat, pbar, lls of the starts): both fits of one data set."""
-    with _one_thread():
-        return _fit_inner(totals, n_total, d, order, spreads, n_random, rng)
+    with _threads(n_threads):
+        return _fit_inner(totals, n_total, d, order, classes, rng, n_random)
 
 
-def _fit_inner(totals, n_total, d: _Design, order, spreads, n_random, rng):
+def _fit_inner(totals, n_total, d: _Design, order, classes, rng, n_random):
     G = order.size
     pbar = float(totals.sum() / n_total.sum())
     l0 = float(stats.binom.logpmf(totals, n_total, pbar).sum())
@@ -147,10 +164,10 @@ def _fit_inner(totals, n_total, d: _Design, order, spreads, n_random, rng):
         return l0, l0, np.full(G, pbar), pbar, []
     scale = float(d.weight.sum())
     best, best_ll, lls = None, -math.inf, []
-    for x0 in _starts(pbar, order, spreads, n_random, rng):
+    for x0 in _starts(pbar, order, classes, rng, n_random):
         res = optimize.minimize(_objective, x0, args=(d, scale), jac=True, method="L-BFGS-B",
                                 bounds=[(-_BOUND, _BOUND)] * G,
-                                options={"maxiter": 500, "ftol": 1e-11, "gtol": 1e-7})
+                                options={"maxiter": 1000, "ftol": _FTOL, "gtol": _GTOL})
         ll = -float(res.fun) * scale
         lls.append(ll)
         if ll > best_ll:
@@ -160,7 +177,7 @@ def _fit_inner(totals, n_total, d: _Design, order, spreads, n_random, rng):
     return l0, best_ll, best, pbar, lls
 
 
-def _boot_chunk(size, seed, n_total, trials, constant, order, pbar):
+def _boot_chunk(size, seed, n_total, trials, constant, order, classes, pbar, n_threads=1):
     """Statistics of ``size`` parametric-bootstrap data sets under H0 (a module-level function,
     so that any executor can run it; the serial path runs the same)."""
     rng = np.random.default_rng(seed)
@@ -168,7 +185,7 @@ def _boot_chunk(size, seed, n_total, trials, constant, order, pbar):
     for i in range(size):
         y = rng.binomial(n_total, pbar)
         d = _design(y, trials, constant)
-        l0, l1, _, _, _ = _fit(y, n_total, d, order, _BOOT_SPREADS, _BOOT_RANDOM, rng)
+        l0, l1, _, _, _ = _fit(y, n_total, d, order, classes, rng, _BOOT_RANDOM, n_threads)
         stat = 2.0 * (l1 - l0)
         out[i] = stat if stat >= _ZERO else 0.0
     return out
@@ -353,15 +370,19 @@ def _inputs(data, totals, trials, events, replicate, group):
 
 
 # --------------------------------------------------------------------------- the test
-def _canonical(p_hat: np.ndarray, trials: np.ndarray) -> np.ndarray:
-    """Groups with identical designs are exchangeable: their fitted p in increasing order of
-    the groups' positions (one representative of the equal-likelihood relabellings)."""
-    out = p_hat.copy()
-    _, cls = np.unique(trials.T, axis=0, return_inverse=True)
-    for c in np.unique(cls):
-        idx = np.flatnonzero(cls == c)
+def _classes(trials: np.ndarray) -> np.ndarray:
+    """Labels of the sets of exchangeable groups (identical trials in every replicate)."""
+    return np.unique(trials.T, axis=0, return_inverse=True)[1].ravel()
+
+
+def _canonical(values: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Exchangeable groups' values in increasing order of the groups' positions (one
+    representative of the equal-likelihood relabellings)."""
+    out = values.copy()
+    for c in np.unique(classes):
+        idx = np.flatnonzero(classes == c)
         if idx.size > 1:
-            out[idx] = np.sort(p_hat[idx])
+            out[idx] = np.sort(values[idx])
     return out
 
 
@@ -468,11 +489,14 @@ def binomial_vs_poisson_binomial(
     of it whose information is singular (heterogeneity can only lower the variance, so the
     direction of any small departure is not identified to first order); so the fit starts from
     logit(pbar) + s z_g for s = 0.5, -0.5, 2, -2 (z_g evenly spaced in [-1, 1], ordered by
-    group size) and from two random starts logit(pbar) + N(0, 1.5^2), and keeps the best;
-    ``note`` says how many starts reached it. H0 is nested in H1: where the fit ends at or
-    below l0 (within 5e-9), or 2 (l1 - l0) < 1e-8 (numerical noise at the boundary), the
-    statistic is 0 and the fitted p_g are pbar. The bootstrap refits start only from s = 0.5,
-    -0.5 and one random start, for speed.
+    group size; a start that only swaps groups with identical designs is run once, so with G
+    equal groups s and -s are one start) and from two random starts logit(pbar) +
+    N(0, 1.5^2), and keeps the best; ``note`` says how many starts reached it. L-BFGS-B stops
+    when the mean log-likelihood per replicate changes by less than 1e-10 (relative) or the
+    projected gradient is below 1e-6. H0 is nested in H1: where the fit ends at or below l0
+    (within 5e-9), or 2 (l1 - l0) < 1e-8 (numerical noise at the boundary), the statistic is 0
+    and the fitted p_g are pbar. The bootstrap refits run the same procedure with one random
+    start instead of two (for speed; the size simulation below includes this).
 
     **Identifiability.** With a constant design the law of Y_t is that of its probability
     generating function prod_g (1 - p_g + p_g z)^n_g, so only the multiset of its roots, i.e.
@@ -528,18 +552,19 @@ def binomial_vs_poisson_binomial(
     constant = bool((n == n[0]).all())
     order = np.lexsort((np.arange(G), n.sum(axis=0)))  # groups by size (ties: position)
     d = _design(y, n, constant)
-    l0, l1, p_hat, pbar, lls = _fit(y, n_total, d, order, _SPREADS, _N_RANDOM,
+    classes = _classes(n)
+    l0, l1, p_hat, pbar, lls = _fit(y, n_total, d, order, classes,
                                     np.random.default_rng(fit_seed))
     stat = 2.0 * (l1 - l0)
     if stat < _ZERO:
         stat, l1, p_hat = 0.0, l0, np.full(G, pbar)
-    p_hat = _canonical(p_hat, n)
-    n_starts = len(_SPREADS) + _N_RANDOM
+    p_hat = _canonical(p_hat, classes)
+    n_starts = len(lls)
     if not lls:
         fit_note = f"every total is {'0' if pbar == 0 else 'N_t'}: both models fit exactly"
     else:
         reached = sum(ll >= max(lls) - _SAME for ll in lls)
-        fit_note = (f"H1 fitted from {n_starts} starts ({len(_SPREADS)} deterministic, "
+        fit_note = (f"H1 fitted from {n_starts} starts ({n_starts - _N_RANDOM} deterministic, "
                     f"{_N_RANDOM} random); the best optimum was reached by {reached} of "
                     f"{n_starts}")
         if stat == 0:
@@ -556,12 +581,12 @@ def binomial_vs_poisson_binomial(
                                "binomial vs Poisson-binomial LRT (totals only), 50:50 mixture "
                                "of chi2_0 and chi2_1", note=fit_note, n_resamples=0, **common)
     sizes = [min(_CHUNK, n_resamples - i * _CHUNK) for i in range(n_chunks)]
-    args = (n_total, np.ascontiguousarray(n), constant, order, pbar)
+    args = (n_total, np.ascontiguousarray(n), constant, order, classes, pbar)
     bar = _batches(n_resamples, _CHUNK, progress, "bootstrap refits")
     if executor is None:
         boot = []
         for size, seed in zip(bar, chunk_seeds, strict=True):
-            boot.append(_boot_chunk(size, seed, *args))
+            boot.append(_boot_chunk(size, seed, *args, n_threads=None))
     else:
         futures = [executor.submit(_boot_chunk, size, seed, *args)
                    for size, seed in zip(sizes, chunk_seeds, strict=True)]

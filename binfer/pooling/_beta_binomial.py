@@ -294,7 +294,25 @@ def beta_binomial(
     rho = 1 / (a + b + 1)
     # The binomial is the limit a + b -> infinity: when the fit runs off there (or does no
     # better than the binomial), report the boundary solution.
-    if loglik <= loglik_bin or rho < 1e-9:
+    cov = None
+    if not (loglik <= loglik_bin or rho < 1e-9):
+        if information == "observed":
+            _, h = _grad_hess_ab(a, b, x, n)
+        else:
+            h = _expected_hess_ab(a, b, counts.trials)
+        # (mu, rho) = (a / (a + b), 1 / (a + b + 1)): delta method.
+        s = a + b
+        jac = np.array([[b / s**2, -a / s**2], [-1 / (s + 1) ** 2, -1 / (s + 1) ** 2]])
+        with np.errstate(all="ignore"):
+            try:
+                cov = jac @ np.linalg.inv(-h) @ jac.T
+            except np.linalg.LinAlgError:
+                cov = None
+        # A fit that stopped just inside the boundary (a + b ~ 1e8) has a Hessian that is not
+        # negative definite in floating point: it is the boundary solution.
+        if cov is not None and not (np.isfinite(cov).all() and cov[0, 0] > 0 and cov[1, 1] > 0):
+            cov = None
+    if cov is None:
         se_mu = math.sqrt(p * (1 - p) / n.sum())
         if ci_method == "profile":
             mu_ci, rho_ci = _profile_intervals(x, n, log_ways, p, 0.0, loglik_bin, loglik_bin,
@@ -310,15 +328,6 @@ def beta_binomial(
             mu_confidence_interval=mu_ci, rho_confidence_interval=rho_ci,
             conf_level=conf_level, ci_method=ci_method)
     mu = a / (a + b)
-    if information == "observed":
-        _, h = _grad_hess_ab(a, b, x, n)
-    else:
-        h = _expected_hess_ab(a, b, counts.trials)
-    cov_ab = np.linalg.inv(-h)
-    # (mu, rho) = (a / (a + b), 1 / (a + b + 1)): delta method.
-    s = a + b
-    jac = np.array([[b / s**2, -a / s**2], [-1 / (s + 1) ** 2, -1 / (s + 1) ** 2]])
-    cov = jac @ cov_ab @ jac.T
     stat = max(0.0, 2 * (loglik - loglik_bin))
     pvalue = 1.0 if stat == 0 else 0.5 * float(stats.chi2.sf(stat, 1))
     se_mu, se_rho = math.sqrt(cov[0, 0]), math.sqrt(cov[1, 1])
