@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # for static analysers; at run time the names load on first u
         homogeneity_power,
         homogeneity_sample_size,
         homogeneity_test,
+        lrt_power,
         tarone_test,
         trend_test,
     )
@@ -45,6 +46,7 @@ __all__ = [
     "trend_test",
     "binomial_vs_poisson_binomial",
     "dispersion_test",
+    "lrt_power",
     "funnel_limits",
     "observed_vs_expected",
     "__version__",
@@ -72,6 +74,7 @@ __getattr__, __dir__ = attach(
         "trend_test": "homogeneity",
         "binomial_vs_poisson_binomial": "homogeneity",
         "dispersion_test": "homogeneity",
+        "lrt_power": "homogeneity",
         "funnel_limits": "profiling",
         "observed_vs_expected": "profiling",
     },

@@ -18,11 +18,13 @@ if TYPE_CHECKING:
         trend_test,
     )
     from ._totals import TotalsLRTResult, binomial_vs_poisson_binomial
+    from ._totals_power import LRTPowerResult, lrt_power
 
 __all__ = [
     "CMHTestResult",
     "DispersionTestResult",
     "HomogeneityTestResult",
+    "LRTPowerResult",
     "PowerResult",
     "TotalsLRTResult",
     "TrendTestResult",
@@ -33,6 +35,7 @@ __all__ = [
     "homogeneity_power",
     "homogeneity_sample_size",
     "homogeneity_test",
+    "lrt_power",
     "tarone_test",
     "trend_test",
 ]
@@ -43,6 +46,7 @@ __getattr__, __dir__ = attach(
         "CMHTestResult": "_stratified",
         "DispersionTestResult": "_dispersion",
         "HomogeneityTestResult": "_tests",
+        "LRTPowerResult": "_totals_power",
         "PowerResult": "_power",
         "TotalsLRTResult": "_totals",
         "TrendTestResult": "_tests",
@@ -53,6 +57,7 @@ __getattr__, __dir__ = attach(
         "homogeneity_power": "_power",
         "homogeneity_sample_size": "_power",
         "homogeneity_test": "_tests",
+        "lrt_power": "_totals_power",
         "tarone_test": "_tests",
         "trend_test": "_tests",
     },
