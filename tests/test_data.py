@@ -210,3 +210,24 @@ def test_one_check_for_every_string_option():
     root = Path(binfer.__file__).parent
     copies = [p.relative_to(root) for p in root.rglob("*.py") if "must be one of" in p.read_text()]
     assert [str(p) for p in copies] == ["core/_checks.py"]
+
+
+def test_replicate_totals_wide_long_and_arrays_agree():
+    from binfer._data import replicate_totals
+
+    wide = pd.DataFrame({"day": ["mon", "tue"], "y": [5, 7], "a": [10, 12], "b": [20, 0]})
+    w = replicate_totals(wide, totals="y", trials=["a", "b"])
+    long = pd.DataFrame({"day": ["mon", "mon", "tue"], "line": ["a", "b", "a"],
+                         "n": [10, 20, 12], "y": [5, 5, 7]})
+    lo = replicate_totals(long, totals="y", trials="n", replicate="day", group="line")
+    arr = replicate_totals(totals=[5, 7], trials=[[10, 20], [12, 0]])
+    for r in (w, lo, arr):
+        np.testing.assert_array_equal(r.totals, [5, 7])
+        np.testing.assert_array_equal(r.trials, [[10, 20], [12, 0]])
+        assert r.events is None and r.trials.dtype == np.int64
+    assert list(w.labels) == ["a", "b"] == list(lo.labels)
+    assert w.where(1) == "row 1 (position 1)" and "replicate 'tue'" in lo.where(1)
+    with pytest.raises(ValueError, match=r"column 'y', row 1 \(position 1\): total 6 differs "
+                       r"from the total 5 of the same replicate 'mon' \(row 0"):
+        replicate_totals(long.assign(y=[5, 6, 7]), totals="y", trials="n", replicate="day",
+                         group="line")

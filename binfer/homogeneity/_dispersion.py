@@ -13,11 +13,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._data import _counts, _row, as_frame, check_alternative, one_arm
+from .._data import _counts, _row, as_frame, check_alternative, one_arm, whole_array
 from .._results import ConfidenceInterval, TestResult, fmt
 from ..core._checks import check_unit_interval
 from ._tests import homogeneity_test, tarone_test
-from ._totals import _whole_array
 
 __all__ = ["DispersionTestResult", "dispersion_test"]
 
@@ -93,7 +92,7 @@ def _design_totals(frame: pd.DataFrame | None, design, n_rows: int) -> np.ndarra
                          "(wide data), or the trials per group as an array")
     raw = np.asarray(design)
     if raw.ndim == 1:
-        n = _whole_array(raw, "design", lambda i: f"design, group {i}")
+        n = whole_array(raw, "design", lambda i: f"design, group {i}")
         return np.full(n_rows, n.sum(), dtype=np.int64)
     if raw.ndim == 2:
         if raw.shape[0] != n_rows:
@@ -101,7 +100,7 @@ def _design_totals(frame: pd.DataFrame | None, design, n_rows: int) -> np.ndarra
                              f"one row of trials per replicate, shape ({n_rows}, G), or one "
                              "design of shape (G,)")
         g = raw.shape[1]
-        n = _whole_array(raw, "design", lambda i: f"design, replicate {i // g}, group {i % g}")
+        n = whole_array(raw, "design", lambda i: f"design, replicate {i // g}, group {i % g}")
         return n.sum(axis=1)
     raise ValueError(f"design must have shape (G,) or (T, G), got shape {raw.shape}")
 

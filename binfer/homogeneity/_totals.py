@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from .._data import _column, _counts, _row, as_frame
+from .._data import replicate_totals
 from .._results import TestResult, fmt
 from ..core._checks import check_choice, check_count, check_random_state, plain
 from ._tests import _ALMOST_ONE, _batches
@@ -191,184 +191,6 @@ def _boot_chunk(size, seed, n_total, trials, constant, order, classes, pbar, n_t
     return out
 
 
-# --------------------------------------------------------------------------- input
-def _whole_array(values, what: str, where) -> np.ndarray:
-    """int64 copy of ``values`` (any shape), refusing NaN, negative and fractional entries;
-    ``where(flat position)`` names the entry."""
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{what} must be numbers, got {plain(values)}") from exc
-    flat = arr.ravel()
-    for mask, why in ((np.isnan(flat), "missing value (NaN)"),
-                      (~np.isfinite(flat) & ~np.isnan(flat), "is not a finite number"),
-                      (flat < 0, "is negative; counts are >= 0"),
-                      (flat != np.floor(flat), "is not a whole number")):
-        if mask.any():
-            pos = int(np.flatnonzero(mask)[0])
-            v = flat[pos]
-            shown = "" if why.startswith("missing") else (
-                f"{int(v) if np.isfinite(v) and v == np.floor(v) else plain(v)} ")
-            raise ValueError(f"{where(pos)}: {shown}{why}")
-    return arr.astype(np.int64)
-
-
-def _from_arrays(totals, trials, events):
-    if isinstance(totals, str) or isinstance(trials, str):
-        raise ValueError("totals and trials are column names but no data was given")
-    y = _whole_array(np.atleast_1d(totals), "totals", lambda i: f"totals, position {i}")
-    if y.ndim != 1:
-        raise ValueError(f"totals must be one-dimensional (one total per replicate), "
-                         f"got shape {y.shape}")
-    T = y.size
-    raw = np.asarray(trials)
-    if raw.ndim == 1:
-        n = _whole_array(raw, "trials", lambda i: f"trials, group {i}")
-        n = np.broadcast_to(n, (T, n.size))
-    elif raw.ndim == 2:
-        if raw.shape[0] != T:
-            raise ValueError(f"trials has shape {raw.shape} but there are {T} totals: give "
-                             f"one row of trials per replicate, shape ({T}, G), or one "
-                             "design of shape (G,)")
-        G = raw.shape[1]
-        n = _whole_array(raw, "trials",
-                         lambda i: f"trials, replicate {i // G}, group {i % G}")
-    else:
-        raise ValueError(f"trials must have shape (G,) or (T, G), got shape {raw.shape}")
-    e = None
-    if events is not None:
-        e = np.asarray(events)
-        if e.shape != n.shape:
-            raise ValueError(f"events has shape {e.shape}; it must have the shape of the "
-                             f"design, ({T}, {n.shape[1]}): one count per replicate and group")
-        G = n.shape[1]
-        e = _whole_array(e, "events", lambda i: f"events, replicate {i // G}, group {i % G}")
-    labels = pd.RangeIndex(n.shape[1], name="group")
-    return y, np.ascontiguousarray(n), e, labels, lambda t: f"replicate {t}"
-
-
-def _names(value, role: str) -> list:
-    if isinstance(value, str | int) or value is None:
-        raise ValueError(f"{role}: with wide data give a list of the groups' columns, "
-                         f"got {plain(value)}")
-    return list(value)
-
-
-def _from_wide(frame, totals, trials, events):
-    y = _counts(frame, totals, "totals")
-    cols = _names(trials, "trials")
-    n = np.column_stack([_counts(frame, c, "trials") for c in cols]) if cols else np.empty(
-        (len(frame), 0), np.int64)
-    e = None
-    if events is not None:
-        ecols = _names(events, "events")
-        if len(ecols) != len(cols):
-            raise ValueError(f"events names {len(ecols)} columns but trials names {len(cols)}: "
-                             "one events column per group")
-        e = np.column_stack([_counts(frame, c, "events") for c in ecols])
-    labels = pd.Index(cols, name="group")
-    return y, n, e, labels, lambda t: _row(frame, t)
-
-
-def _from_long(frame, totals, trials, events, replicate, group):
-    for value, role in ((totals, "totals"), (trials, "trials"), (events, "events")):
-        if value is not None and not isinstance(value, str | int):
-            raise ValueError(f"{role}: with long data (replicate= and group=) give one column "
-                             f"name, got {plain(value)}")
-    rep_col, grp_col = _column(frame, replicate, "replicate"), _column(frame, group, "group")
-    for col, name in ((rep_col, replicate), (grp_col, group)):
-        missing = col.isna().to_numpy()
-        if missing.any():
-            pos = int(np.flatnonzero(missing)[0])
-            raise ValueError(f"column {name!r}, {_row(frame, pos)}: missing label")
-    y_rows = _counts(frame, totals, "totals")
-    n_rows = _counts(frame, trials, "trials")
-    e_rows = None if events is None else _counts(frame, events, "events")
-    r_codes, r_labels = pd.factorize(rep_col, sort=False)  # replicates in order of appearance
-    g_codes, g_labels = pd.factorize(grp_col, sort=True)
-    T, G = r_labels.size, g_labels.size
-    cell = r_codes * G + g_codes
-    _, first, inverse = np.unique(cell, return_index=True, return_inverse=True)
-    dup = np.flatnonzero(first[inverse] != np.arange(cell.size))
-    if dup.size:
-        pos, prev = int(dup[0]), int(first[inverse[dup[0]]])
-        raise ValueError(f"column {group!r}, {_row(frame, pos)}: replicate "
-                         f"{plain(rep_col.iloc[pos])} already has group "
-                         f"{plain(grp_col.iloc[pos])} ({_row(frame, prev)})")
-    first_row = np.full(T, -1)
-    for pos in range(r_codes.size - 1, -1, -1):
-        first_row[r_codes[pos]] = pos
-    y = y_rows[first_row]
-    bad = np.flatnonzero(y_rows != y[r_codes])
-    if bad.size:
-        pos = int(bad[0])
-        ref = int(first_row[r_codes[pos]])
-        raise ValueError(f"column {totals!r}, {_row(frame, pos)}: total {y_rows[pos]} differs "
-                         f"from the total {y_rows[ref]} of the same replicate "
-                         f"{plain(rep_col.iloc[pos])} ({_row(frame, ref)}); the total must be "
-                         "constant within a replicate")
-    n = np.zeros((T, G), np.int64)
-    n[r_codes, g_codes] = n_rows
-    e = None
-    if e_rows is not None:
-        over = np.flatnonzero(e_rows > n_rows)
-        if over.size:
-            pos = int(over[0])
-            raise ValueError(f"column {events!r}, {_row(frame, pos)}: events {e_rows[pos]} > "
-                             f"trials {n_rows[pos]} (column {trials!r})")
-        e = np.zeros((T, G), np.int64)
-        e[r_codes, g_codes] = e_rows
-    labels = pd.Index(g_labels, name=group)
-    return y, n, e, labels, lambda t: (f"replicate {plain(r_labels[t])} "
-                                       f"({_row(frame, int(first_row[t]))})")
-
-
-def _inputs(data, totals, trials, events, replicate, group):
-    """(totals (T,), trials (T, G), events (T, G) or None, group labels, where(t))."""
-    if data is None:
-        if replicate is not None or group is not None:
-            raise ValueError("replicate= and group= name columns of long data: give data")
-        y, n, e, labels, where = _from_arrays(totals, trials, events)
-    else:
-        frame = as_frame(data)
-        if (replicate is None) != (group is None):
-            raise ValueError("long data needs both replicate= and group= (columns); wide data "
-                             "neither")
-        if replicate is None:
-            y, n, e, labels, where = _from_wide(frame, totals, trials, events)
-        else:
-            y, n, e, labels, where = _from_long(frame, totals, trials, events, replicate, group)
-    T, G = n.shape
-    if G < 2:
-        raise ValueError(f"trials: the design has {G} group{'s' if G != 1 else ''}; the test "
-                         "compares at least 2")
-    if T < 2:
-        raise ValueError(f"totals: {T} replicate{'s' if T != 1 else ''}; the test needs at "
-                         "least 2")
-    empty = np.flatnonzero(n.sum(axis=0) == 0)
-    if empty.size:
-        raise ValueError(f"trials: group {plain(labels[int(empty[0])])} has no trials in any "
-                         "replicate; its p is not defined")
-    big_n = n.sum(axis=1)
-    over = np.flatnonzero(y > big_n)
-    if over.size:
-        t = int(over[0])
-        raise ValueError(f"totals, {where(t)}: total {y[t]} > {big_n[t]} trials in that "
-                         "replicate")
-    if e is not None:
-        over = np.argwhere(e > n)
-        if over.size:
-            t, g = (int(v) for v in over[0])
-            raise ValueError(f"events, {where(t)}, group {plain(labels[g])}: events {e[t, g]} > "
-                             f"trials {n[t, g]}")
-        off = np.flatnonzero(e.sum(axis=1) != y)
-        if off.size:
-            t = int(off[0])
-            raise ValueError(f"events, {where(t)}: the group counts add up to "
-                             f"{int(e[t].sum())}, not the total {y[t]}")
-    return y, n, e, labels, where
-
-
 # --------------------------------------------------------------------------- the test
 def _classes(trials: np.ndarray) -> np.ndarray:
     """Labels of the sets of exchangeable groups (identical trials in every replicate)."""
@@ -540,7 +362,9 @@ def binomial_vs_poisson_binomial(
     n_resamples = check_count(n_resamples, "n_resamples")
     if not isinstance(progress, bool | np.bool_):
         raise ValueError(f"progress must be True or False, got {plain(progress)}")
-    y, n, e, labels, _ = _inputs(data, totals, trials, events, replicate, group)
+    rt = replicate_totals(data, totals=totals, trials=trials, events=events,
+                          replicate=replicate, group=group)
+    y, n, e, labels = rt.totals, rt.trials, rt.events, rt.labels
     if e is not None:
         return _full_information(n, e, labels)
     T, G = n.shape

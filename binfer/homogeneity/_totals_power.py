@@ -10,10 +10,11 @@ from typing import ClassVar
 import numpy as np
 from scipy import stats
 
+from .._data import whole_array
 from .._results import Result, fmt
 from ..core._checks import check_count, check_probabilities, check_random_state, plain
 from ._tests import _batches, _g
-from ._totals import _BOOT_RANDOM, _ZERO, _classes, _design, _fit, _whole_array
+from ._totals import _BOOT_RANDOM, _ZERO, _classes, _design, _fit
 
 __all__ = ["LRTPowerResult", "lrt_power"]
 
@@ -192,7 +193,7 @@ def lrt_power(
     G = prob.size
     raw = np.asarray(trials)
     if raw.ndim == 1:
-        n = _whole_array(raw, "trials", lambda i: f"trials, group {i}")
+        n = whole_array(raw, "trials", lambda i: f"trials, group {i}")
         if n.size != G:
             raise ValueError(f"trials has {n.size} groups but p has {G}: one of each per group")
         n = np.ascontiguousarray(np.broadcast_to(n, (T, G)))
@@ -200,7 +201,7 @@ def lrt_power(
         if raw.shape != (T, G):
             raise ValueError(f"trials has shape {raw.shape}; give one design of shape ({G},) "
                              f"or one row per replicate, shape ({T}, {G})")
-        n = _whole_array(raw, "trials", lambda i: f"trials, replicate {i // G}, group {i % G}")
+        n = whole_array(raw, "trials", lambda i: f"trials, replicate {i // G}, group {i % G}")
     else:
         raise ValueError(f"trials must have shape (G,) or (n_replicates, G), got {raw.shape}")
     if G < 2:
