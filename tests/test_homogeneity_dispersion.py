@@ -318,3 +318,20 @@ def test_a_failed_beta_binomial_fit_leaves_the_verdict(monkeypatch):
     assert "beta_binomial could not fit (math domain error): no likelihood-ratio test" in r.note
     assert "beta-binomial LRT: not available (see note)" in repr(r)
     assert r.verdict == "over-dispersed" and r.pvalue_over == tarone_test(HOSPITALS).pvalue
+
+
+@pytest.mark.slow
+def test_size_by_simulation():
+    # The figures quoted in the docstring's Notes: binomial data, 30 units of 20-60 trials.
+    rng = np.random.default_rng(2026)
+    under = over = 0
+    n_sim = 1000
+    for _ in range(n_sim):
+        n = rng.integers(20, 61, size=30)
+        r = dispersion_test(events=rng.binomial(n, 0.3), trials=n)
+        under += r.verdict == "under-dispersed"
+        over += r.verdict == "over-dispersed"
+    size = (under + over) / n_sim
+    se = np.sqrt(0.05 * 0.95 / n_sim)
+    assert abs(size - 0.05) < 0.02 + 3 * se, (under, over)  # ~6% measured: mildly liberal
+    assert 0.01 < under / n_sim < 0.045 and 0.01 < over / n_sim < 0.045, (under, over)

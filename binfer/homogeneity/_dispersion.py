@@ -276,6 +276,11 @@ def dispersion_test(
     events or non-events (there the lower tail in particular is approximate; units of one trial
     carry no information on the variance). Tarone's Z and the LRT's boundary law need many
     units; ``note`` warns below 10.
+    Size (simulated in ``tests/test_homogeneity_dispersion.py``, run by ``make validate``: 1000
+    binomial data sets of 30 units of 20-60 trials, p = 0.3): the two-sided test at alpha =
+    0.05 rejected 4.1% (Monte Carlo SE 0.7%): 1.4% as under-dispersed and 2.7% as
+    over-dispersed, against a nominal 2.5% each, the chi-square and normal approximations at
+    that size.
 
     References
     ----------
