@@ -379,7 +379,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--n-resamples", type=int, default=999,
                    help="bootstrap resamples (default: 999; each refits both models)")
     p.add_argument("--seed", type=int, default=None,
-                   help="random seed of the fit's random starts and of the bootstrap")
+                   help="random seed of the bootstrap")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON")
     out.add_argument("--csv", action="store_true", help="print CSV")
