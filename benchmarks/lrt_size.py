@@ -23,6 +23,13 @@ Data set i of design d is drawn from ``SeedSequence(seed).spawn(...)[d].spawn(..
 design's place in the catalogue below), so the results depend neither on ``--workers`` nor on
 ``--designs``, and the first k data sets are the same whatever ``--n-sim``.  The data sets are
 run in chunks on a ``ProcessPoolExecutor`` (spawned workers, one numba thread each).
+
+``benchmarks/lrt_size_results.csv`` (quoted in the README and in the test's docstring) came from
+(2026-11-26, 2 workers, 42 min):
+
+    .venv/bin/python benchmarks/lrt_size.py --n-sim 1500 --n-resamples 99 \
+        --n-sim-bootstrap 250 --bootstrap-designs A,C --designs A,B,C,D --workers 2 \
+        --seed 20261126 --out benchmarks/lrt_size_results.csv
 """
 
 from __future__ import annotations
@@ -203,7 +210,10 @@ def main() -> None:
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__),
                                                   "lrt_size_results.csv"))
     ap.add_argument("--markdown", default=None, help="also write the markdown table here")
-    ap.add_argument("--raw", default=None, help="also write the per-data-set results here")
+    ap.add_argument("--raw", default=None,
+                    help="per-data-set results, appended as each task finishes")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the data sets already in --raw (same settings) and run the rest")
     args = ap.parse_args()
     command = " ".join([".venv/bin/python", "benchmarks/lrt_size.py"]
                        + [shlex.quote(a) for a in sys.argv[1:]])
@@ -218,6 +228,17 @@ def main() -> None:
     if args.n_resamples <= 0:
         n_boot = 0
 
+    done_keys: set = set()
+    previous = pd.DataFrame()
+    if args.resume:
+        if not (args.raw and os.path.exists(args.raw)):
+            ap.error("--resume needs an existing --raw file")
+        previous = pd.read_csv(args.raw)
+        done_keys = set(zip(previous["design"], previous["i"], previous["n_resamples"],
+                            strict=True))
+    elif args.raw and os.path.exists(args.raw):
+        os.remove(args.raw)
+
     root = np.random.SeedSequence(args.seed)
     design_ss = dict(zip(cat, root.spawn(len(cat)), strict=True))
     tasks = []  # (name, indices, seeds, R); the bootstrap (long) tasks first
@@ -225,11 +246,15 @@ def main() -> None:
         seeds = design_ss[name].spawn(args.n_sim)
         k = n_boot if name in boot_names else 0
         for lo in range(0, k, args.boot_chunk):
-            idx = list(range(lo, min(k, lo + args.boot_chunk)))
-            tasks.append((name, idx, [seeds[i] for i in idx], args.n_resamples))
+            idx = [i for i in range(lo, min(k, lo + args.boot_chunk))
+                   if (name, i, args.n_resamples) not in done_keys]
+            if idx:
+                tasks.append((name, idx, [seeds[i] for i in idx], args.n_resamples))
         for lo in range(k, args.n_sim, args.chunk):
-            idx = list(range(lo, min(args.n_sim, lo + args.chunk)))
-            tasks.append((name, idx, [seeds[i] for i in idx], 0))
+            idx = [i for i in range(lo, min(args.n_sim, lo + args.chunk))
+                   if (name, i, 0) not in done_keys]
+            if idx:
+                tasks.append((name, idx, [seeds[i] for i in idx], 0))
     tasks.sort(key=lambda t: t[3] == 0)  # stable: bootstrap tasks first
 
     t0 = time.perf_counter()
@@ -239,17 +264,26 @@ def main() -> None:
         futures = [ex.submit(run_chunk, *t) for t in tasks]
         done = 0
         for f in as_completed(futures):
-            results += f.result()
+            rows = f.result()
+            results += rows
+            if args.raw:
+                pd.DataFrame(rows).to_csv(args.raw, mode="a", index=False,
+                                          header=not os.path.exists(args.raw))
             done += 1
             print(f"[{time.perf_counter() - t0:7.0f} s] {done}/{len(futures)} tasks, "
                   f"{len(results)} data sets", file=sys.stderr, flush=True)
     wall = time.perf_counter() - t0
-    raw = pd.DataFrame(results).sort_values(["design", "i"]).reset_index(drop=True)
-    if args.raw:
-        raw.to_csv(args.raw, index=False)
+    raw = pd.concat([previous, pd.DataFrame(results)], ignore_index=True)
+    raw = raw[raw["design"].isin(names) & (raw["i"] < args.n_sim)
+              & ((raw["n_resamples"] == 0) | (raw["n_resamples"] == args.n_resamples))]
+    raw = (raw.sort_values(["design", "i", "n_resamples"])
+           .drop_duplicates(["design", "i"], keep="last").reset_index(drop=True))
     summary = summarise(raw, cat)
     summary.to_csv(args.out, index=False, float_format="%.6g")
     md = markdown(summary, raw, cat, command, wall, args.workers)
+    if len(previous):
+        md += (f"\n(Resumed: {len(previous)} data sets came from earlier runs of the same "
+               "command, interrupted; the wall time is this run's.)\n")
     print(md)
     if args.markdown:
         with open(args.markdown, "w") as fh:
