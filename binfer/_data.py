@@ -21,7 +21,7 @@ from .core._checks import check_choice, plain
 
 __all__ = ["OneArm", "TwoArm", "one_arm", "two_arm", "as_frame", "describe_rows",
            "check_alternative", "ALTERNATIVES", "from_csv", "ReplicateTotals",
-           "replicate_totals", "whole_array"]
+           "replicate_totals", "whole_array", "design_array"]
 
 ALTERNATIVES = ("two-sided", "less", "greater")
 
@@ -347,6 +347,24 @@ def whole_array(values, what: str, where) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+def design_array(values, role: str, n_rows: int, rows: str = "T") -> np.ndarray:
+    """A design as a C-contiguous int64 array of shape (n_rows, G): ``values`` of shape (G,)
+    (the same trials in every replicate) or (n_rows, G); ``role`` names the argument in errors,
+    ``rows`` the replicate count in the message about a wrong number of dimensions."""
+    raw = np.asarray(values)
+    if raw.ndim == 1:
+        n = whole_array(raw, role, lambda i: f"{role}, group {i}")
+        return np.ascontiguousarray(np.broadcast_to(n, (n_rows, n.size)))
+    if raw.ndim == 2:
+        if raw.shape[0] != n_rows:
+            raise ValueError(f"{role} has shape {raw.shape} but there are {n_rows} totals: give "
+                             f"one row of trials per replicate, shape ({n_rows}, G), or one "
+                             "design of shape (G,)")
+        G = raw.shape[1]
+        return whole_array(raw, role, lambda i: f"{role}, replicate {i // G}, group {i % G}")
+    raise ValueError(f"{role} must have shape (G,) or ({rows}, G), got shape {raw.shape}")
+
+
 def _from_arrays(totals, trials, events):
     if isinstance(totals, str) or isinstance(trials, str):
         raise ValueError("totals and trials are column names but no data was given")
@@ -355,20 +373,7 @@ def _from_arrays(totals, trials, events):
         raise ValueError(f"totals must be one-dimensional (one total per replicate), "
                          f"got shape {y.shape}")
     T = y.size
-    raw = np.asarray(trials)
-    if raw.ndim == 1:
-        n = whole_array(raw, "trials", lambda i: f"trials, group {i}")
-        n = np.broadcast_to(n, (T, n.size))
-    elif raw.ndim == 2:
-        if raw.shape[0] != T:
-            raise ValueError(f"trials has shape {raw.shape} but there are {T} totals: give "
-                             f"one row of trials per replicate, shape ({T}, G), or one "
-                             "design of shape (G,)")
-        G = raw.shape[1]
-        n = whole_array(raw, "trials",
-                         lambda i: f"trials, replicate {i // G}, group {i % G}")
-    else:
-        raise ValueError(f"trials must have shape (G,) or (T, G), got shape {raw.shape}")
+    n = design_array(trials, "trials", T)
     e = None
     if events is not None:
         e = np.asarray(events)

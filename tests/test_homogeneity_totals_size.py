@@ -100,23 +100,21 @@ def _within(rate, alpha, n, k=3.0):
     return abs(rate - alpha) <= k * se, f"rate {rate:.4f}, alpha {alpha}, SE {se:.4f}, n {n}"
 
 
-@pytest.mark.parametrize("name", list(DESIGNS))
-def test_bootstrap_size(h0_runs, name):
-    _, pvalues = h0_runs[name]
+def _check_size(label, pvalues):
     for alpha in ALPHAS:
         rate = float((pvalues <= alpha * (1 + 1e-9)).mean())
         ok, msg = _within(rate, alpha, pvalues.size)
-        print(f"{name}: {msg}")
-        assert ok, f"{name}: {msg}"
+        print(f"{label}: {msg}")
+        assert ok, f"{label}: {msg}"
+
+
+@pytest.mark.parametrize("name", list(DESIGNS))
+def test_bootstrap_size(h0_runs, name):
+    _check_size(name, h0_runs[name][1])
 
 
 def test_bootstrap_size_pooled(h0_runs):
-    pvalues = np.concatenate([p for _, p in h0_runs.values()])
-    for alpha in ALPHAS:
-        rate = float((pvalues <= alpha * (1 + 1e-9)).mean())
-        ok, msg = _within(rate, alpha, pvalues.size)
-        print(f"pooled: {msg}")
-        assert ok, f"pooled: {msg}"
+    _check_size("pooled", np.concatenate([p for _, p in h0_runs.values()]))
 
 
 def test_share_of_zero_statistics(h0_runs):

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._data import _counts, _row, as_frame, check_alternative, one_arm, whole_array
+from .._data import _counts, _row, as_frame, check_alternative, design_array, one_arm
 from .._results import ConfidenceInterval, TestResult, fmt
 from ..core._checks import check_unit_interval
 from ._tests import homogeneity_test, tarone_test
@@ -90,19 +90,7 @@ def _design_totals(frame: pd.DataFrame | None, design, n_rows: int) -> np.ndarra
     if isinstance(design, str):
         raise ValueError(f"design={design!r}: give the list of the groups' trials columns "
                          "(wide data), or the trials per group as an array")
-    raw = np.asarray(design)
-    if raw.ndim == 1:
-        n = whole_array(raw, "design", lambda i: f"design, group {i}")
-        return np.full(n_rows, n.sum(), dtype=np.int64)
-    if raw.ndim == 2:
-        if raw.shape[0] != n_rows:
-            raise ValueError(f"design has shape {raw.shape} but there are {n_rows} totals: give "
-                             f"one row of trials per replicate, shape ({n_rows}, G), or one "
-                             "design of shape (G,)")
-        g = raw.shape[1]
-        n = whole_array(raw, "design", lambda i: f"design, replicate {i // g}, group {i % g}")
-        return n.sum(axis=1)
-    raise ValueError(f"design must have shape (G,) or (T, G), got shape {raw.shape}")
+    return design_array(design, "design", n_rows).sum(axis=1)
 
 
 def _units(data, events, trials, group, outcome, totals, design):

@@ -10,7 +10,7 @@ from typing import ClassVar
 import numpy as np
 from scipy import stats
 
-from .._data import whole_array
+from .._data import design_array
 from .._results import Result, fmt
 from ..core._checks import check_count, check_probabilities, check_random_state, plain
 from ._tests import _batches, _g
@@ -192,18 +192,12 @@ def lrt_power(
     prob = check_probabilities(p, "p")
     G = prob.size
     raw = np.asarray(trials)
-    if raw.ndim == 1:
-        n = whole_array(raw, "trials", lambda i: f"trials, group {i}")
-        if n.size != G:
-            raise ValueError(f"trials has {n.size} groups but p has {G}: one of each per group")
-        n = np.ascontiguousarray(np.broadcast_to(n, (T, G)))
-    elif raw.ndim == 2:
-        if raw.shape != (T, G):
-            raise ValueError(f"trials has shape {raw.shape}; give one design of shape ({G},) "
-                             f"or one row per replicate, shape ({T}, {G})")
-        n = whole_array(raw, "trials", lambda i: f"trials, replicate {i // G}, group {i % G}")
-    else:
-        raise ValueError(f"trials must have shape (G,) or (n_replicates, G), got {raw.shape}")
+    if raw.ndim == 2 and raw.shape != (T, G):
+        raise ValueError(f"trials has shape {raw.shape}; give one design of shape ({G},) "
+                         f"or one row per replicate, shape ({T}, {G})")
+    n = design_array(raw, "trials", T, rows="n_replicates")
+    if n.shape[1] != G:
+        raise ValueError(f"trials has {n.shape[1]} groups but p has {G}: one of each per group")
     if G < 2:
         raise ValueError(f"p has {G} group; the test compares at least 2")
     empty = np.flatnonzero(n.sum(axis=0) == 0)
