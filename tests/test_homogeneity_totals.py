@@ -101,6 +101,32 @@ def test_under_h0_statistic_small_pvalue_not_small():
         assert (r.p == y.sum() / (300 * 180)).all()
 
 
+def test_refits_stop_early_with_the_same_hits():
+    # a refit stops once its statistic reaches the observed one: the hits, and every refit
+    # that does not reach it, are exactly those of whole fits
+    from binfer.homogeneity import _totals
+
+    n = np.broadcast_to(np.asarray(N3), (40, 3))
+    order, classes = np.arange(3), _totals._classes(n)
+    args = (25, np.random.SeedSequence(3), n.sum(axis=1), np.ascontiguousarray(n), True, order,
+            classes, 0.3, 1)
+    whole = _totals._boot_chunk(*args)
+    assert (whole > 0).any() and (whole == 0).any()
+    threshold = float(np.quantile(whole[whole > 0], 0.5))
+    early = _totals._boot_chunk(*args, stop_above=threshold)
+    np.testing.assert_array_equal(early >= threshold, whole >= threshold)
+    below = whole < threshold
+    np.testing.assert_array_equal(early[below], whole[below])
+    assert (early[~below] <= whole[~below] * (1 + 1e-12)).all()
+
+
+def test_zero_statistic_gives_p_one_without_refits():
+    y = np.tile([30, 78], 15)  # over-dispersed: no Poisson-binomial fits better
+    r = binomial_vs_poisson_binomial(totals=y, trials=N3, n_resamples=999, progress=False)
+    assert r.statistic == 0 and r.pvalue == 1 and r.pvalue_mcse == 0
+    assert r.n_resamples == 999 and "p = 1 exactly" in r.note
+
+
 def test_wide_long_and_arrays_agree():
     y, trials = varying_data(T=60)
     kw = dict(method="bootstrap", n_resamples=20, random_state=4, progress=False)

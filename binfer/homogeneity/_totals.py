@@ -163,13 +163,19 @@ def _threads(n_threads: int | None):
         numba.set_num_threads(before)
 
 
-def _fit(totals, n_total, d: _Design, order, classes, rng, n_random=_N_RANDOM, n_threads=None):
-    """(l0, l1, p_hat, pbar, lls of the starts): both fits of one data set."""
+def _fit(totals, n_total, d: _Design, order, classes, rng, n_random=_N_RANDOM, n_threads=None,
+         stop_above=math.inf):
+    """(l0, l1, p_hat, pbar, lls of the starts): both fits of one data set.
+
+    With a finite ``stop_above`` (a bootstrap refit) the fit stops at the first L-BFGS-B
+    iterate whose 2 (l1 - l0) reaches it: the starts' maximum, which is at least that iterate's
+    value (the iterates' log-likelihoods only increase), would reach it too, so whether a
+    refit's statistic reaches the observed one is decided exactly as by the whole fit."""
     with _threads(n_threads):
-        return _fit_inner(totals, n_total, d, order, classes, rng, n_random)
+        return _fit_inner(totals, n_total, d, order, classes, rng, n_random, stop_above)
 
 
-def _fit_inner(totals, n_total, d: _Design, order, classes, rng, n_random):
+def _fit_inner(totals, n_total, d: _Design, order, classes, rng, n_random, stop_above):
     G = order.size
     pbar = float(totals.sum() / n_total.sum())
     l0 = float(stats.binom.logpmf(totals, n_total, pbar).sum())
@@ -177,11 +183,19 @@ def _fit_inner(totals, n_total, d: _Design, order, classes, rng, n_random):
         return l0, l0, np.full(G, pbar), pbar, []
     scale = float(d.weight.sum())
     best, best_ll, lls = None, -math.inf, []
-    for x0 in _starts(pbar, order, classes, rng, n_random):
+    stop_ll = l0 + stop_above / 2.0
+    callback = None
+    if math.isfinite(stop_above):
+        def callback(intermediate_result):
+            if -float(intermediate_result.fun) * scale >= stop_ll:
+                raise StopIteration
+    for x0 in _starts(pbar, order, classes, rng, n_random):  # every start drawn before fitting
         res = optimize.minimize(_objective, x0, args=(d, scale), jac=True, method="L-BFGS-B",
-                                bounds=[(-_BOUND, _BOUND)] * G,
+                                bounds=[(-_BOUND, _BOUND)] * G, callback=callback,
                                 options={"maxiter": 1000, "ftol": _FTOL, "gtol": _GTOL})
         ll = -float(res.fun) * scale
+        if ll >= stop_ll:
+            return l0, ll, special.expit(res.x), pbar, lls + [ll]
         lls.append(ll)
         if ll > best_ll:
             best, best_ll = special.expit(res.x), ll
@@ -190,15 +204,19 @@ def _fit_inner(totals, n_total, d: _Design, order, classes, rng, n_random):
     return l0, best_ll, best, pbar, lls
 
 
-def _boot_chunk(size, seed, n_total, trials, constant, order, classes, pbar, n_threads=1):
+def _boot_chunk(size, seed, n_total, trials, constant, order, classes, pbar, n_threads=1,
+                stop_above=math.inf):
     """Statistics of ``size`` parametric-bootstrap data sets under H0 (a module-level function,
-    so that any executor can run it; the serial path runs the same)."""
+    so that any executor can run it; the serial path runs the same). A refit stops once its
+    statistic reaches ``stop_above`` (then the value returned is a lower bound that reaches
+    it: whether it counts as a hit is the same as with the whole fit)."""
     rng = np.random.default_rng(seed)
     out = np.empty(size)
     for i in range(size):
         y = rng.binomial(n_total, pbar)
         d = _design(y, trials, constant)
-        l0, l1, _, _, _ = _fit(y, n_total, d, order, classes, rng, _BOOT_RANDOM, n_threads)
+        l0, l1, _, _, _ = _fit(y, n_total, d, order, classes, rng, _BOOT_RANDOM, n_threads,
+                               stop_above)
         stat = 2.0 * (l1 - l0)
         out[i] = stat if stat >= _ZERO else 0.0
     return out
@@ -294,7 +312,9 @@ def binomial_vs_poisson_binomial(
         Carlo SE sqrt(p (1 - p) / R)); ``"mixture"``, the 50:50 mixture of chi2_0 and chi2_1
         (no resampling). The mixture p-value is reported with either.
     n_resamples : int
-        Bootstrap data sets R.
+        Bootstrap data sets R. Each is refitted by the observed fit's procedure, stopping as
+        soon as its statistic reaches the observed one (the p-value is the one the whole refits
+        give). A statistic of 0 has p = 1 exactly, without refitting.
     random_state : None, int or numpy Generator
         Seed of the bootstrap: one ``SeedSequence`` is drawn from it and spawned, one child per
         chunk of 25 resamples (each refit's random start included). The observed fit's random
@@ -436,24 +456,34 @@ def binomial_vs_poisson_binomial(
         return TotalsLRTResult(stat, p_mix, None,
                                "binomial vs Poisson-binomial LRT (totals only), 50:50 mixture "
                                "of chi2_0 and chi2_1", note=fit_note, n_resamples=0, **common)
+    if stat == 0:  # every resample's statistic is >= 0: p = 1 without refitting
+        return TotalsLRTResult(0.0, 1.0, None,
+                               "binomial vs Poisson-binomial LRT (totals only), parametric "
+                               "bootstrap", pvalue_mcse=0.0,
+                               note=f"{fit_note}; the statistic is 0, so every one of the "
+                               f"{n_resamples} bootstrap resamples reaches it: p = 1 exactly, "
+                               "without refitting", n_resamples=n_resamples, **common)
     sizes = [min(_CHUNK, n_resamples - i * _CHUNK) for i in range(n_chunks)]
-    args = (n_total, np.ascontiguousarray(n), constant, order, classes, pbar)
+    threshold = max(stat * _ALMOST_ONE, _ZERO)
+    args = (n_total, np.ascontiguousarray(n), constant, order, classes, pbar, 1, threshold)
     bar = _batches(n_resamples, _CHUNK, progress, "bootstrap refits")
     if executor is None:
         boot = []
         for size, seed in zip(bar, chunk_seeds, strict=True):
-            boot.append(_boot_chunk(size, seed, *args, n_threads=None))
+            boot.append(_boot_chunk(size, seed, *args[:-2], n_threads=None,
+                                    stop_above=threshold))
     else:
         futures = [executor.submit(_boot_chunk, size, seed, *args)
                    for size, seed in zip(sizes, chunk_seeds, strict=True)]
         boot = [f.result() for f, _ in zip(futures, bar, strict=True)]
     boot = np.concatenate(boot)
-    hits = int((boot >= stat * _ALMOST_ONE).sum())
+    hits = int((boot >= threshold).sum())
     pvalue = (1 + hits) / (n_resamples + 1)
     mcse = math.sqrt(pvalue * (1 - pvalue) / n_resamples)
     share0 = float((boot == 0).mean())
     note = (f"{fit_note}; parametric bootstrap under H0 with {n_resamples} resamples "
-            f"(statistic 0 in {100 * share0:.0f}% of them)")
+            f"(statistic 0 in {100 * share0:.0f}% of them; {hits} reached the observed one, "
+            "each refit stopping as soon as it did)")
     return TotalsLRTResult(stat, pvalue, None,
                            "binomial vs Poisson-binomial LRT (totals only), parametric "
                            "bootstrap", pvalue_mcse=mcse, note=note, n_resamples=n_resamples,
