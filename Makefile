@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-ALL    := $(VENV)/.installed-all
 WARM   := $(VENV)/.warm
 
 .PHONY: demo test validate bench lint clean
@@ -12,14 +11,10 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
+# Every extra: the suite tests the plots and the PyMC models (binfer.bayes) too.
 $(STAMP): $(PY) pyproject.toml
-	$(PY) -m pip install --quiet -e ".[dev,plot]"
-	touch $(STAMP)
-
-# `make demo` installs every extra (bayes included); `make test` only what the suite needs.
-$(ALL): $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev,plot,bayes]"
-	touch $(ALL)
+	touch $(STAMP)
 
 # Compile the numba kernels once, ahead (~20 s; numba caches them in __pycache__ next to the
 # modules), so that no demo, test or benchmark waits for them; redone when a source changes.
@@ -27,7 +22,7 @@ $(WARM): $(STAMP) $(wildcard binfer/core/*.py) binfer/homogeneity/_exact.py
 	$(PY) -m binfer.core._warmup
 	touch $(WARM)
 
-demo: $(ALL) $(WARM)
+demo: $(STAMP) $(WARM)
 	$(PY) examples/quickstart.py
 
 test: $(STAMP) $(WARM)

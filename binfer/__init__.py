@@ -78,5 +78,5 @@ __getattr__, __dir__ = attach(
         "funnel_limits": "profiling",
         "observed_vs_expected": "profiling",
     },
-    submodules=("core", "datasets", "homogeneity", "plot", "pooling", "profiling"),
+    submodules=("bayes", "core", "datasets", "homogeneity", "plot", "pooling", "profiling"),
 )

@@ -1,0 +1,191 @@
+"""Smoke tests of binfer.bayes (few draws: shapes, coordinates, seeds, errors, lazy import) and
+the beta-binomial log-PMF against mpmath. The posterior against numerical integration is in
+tests/test_bayes_validate.py (``make validate``)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("pymc")
+mpmath = pytest.importorskip("mpmath")
+
+from binfer import bayes, datasets  # noqa: E402
+
+FAST = dict(draws=60, tune=60, chains=2, progress=False, sampler="pymc", cores=1)
+SURGICAL = datasets.load("surgical")
+BLOCKERS = datasets.load("beta_blockers").iloc[:6]
+
+
+def quiet_fit(model, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bayes.SamplingWarning)
+        return model.fit(**{**FAST, **kw})
+
+
+# --------------------------------------------------------------------------- import
+def test_import_binfer_does_not_import_pymc():
+    code = "import sys, binfer; binfer.bayes; assert 'pymc' not in sys.modules; print('ok')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_missing_extra_names_it(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "pymc" else real(name, *a))
+    monkeypatch.delitem(sys.modules, "binfer.bayes")
+    with pytest.raises(ImportError, match=r"needs pymc.*pip install binfer\[bayes\]"):
+        importlib.import_module("binfer.bayes")
+    monkeypatch.undo()
+    importlib.import_module("binfer.bayes")
+
+
+# --------------------------------------------------------------------------- the log-PMF
+def _mp_bb(k, n, mu, kappa):
+    mpmath.mp.dps = 60
+    a, b = mpmath.mpf(kappa) * mpmath.mpf(mu), mpmath.mpf(kappa) * (1 - mpmath.mpf(mu))
+    return float(mpmath.log(mpmath.binomial(n, k)) + mpmath.log(mpmath.rf(a, k))
+                 + mpmath.log(mpmath.rf(b, n - k)) - mpmath.log(mpmath.rf(a + b, n)))
+
+
+@pytest.mark.parametrize("kappa", [1e-3, 0.7, 15.0, 9e3, 1.1e4, 1e6, 1e10, 1e15, 1e30])
+def test_beta_binomial_logp_matches_mpmath_at_any_concentration(kappa):
+    import pytensor
+    import pytensor.tensor as pt
+
+    from binfer.bayes._logp import beta_binomial_logp
+
+    k, n = pt.dvector("k"), pt.dvector("n")
+    lm, lk = pt.dscalar("lm"), pt.dscalar("lk")
+    out = beta_binomial_logp(k, n, lm, lk)
+    f = pytensor.function([k, n, lm, lk], [out, pt.grad(out.sum(), [lm, lk])[1]])
+    kk = np.array([0.0, 1, 4, 20, 52, 3000])
+    nn = np.array([20.0, 20, 14, 52, 52, 10000])
+    mu = 0.14
+    got, dlk = f(kk, nn, np.log(mu / (1 - mu)), np.log(kappa))
+    want = [_mp_bb(int(a), int(b), mu, kappa) for a, b in zip(kk, nn, strict=True)]
+    np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
+    assert np.isfinite(dlk)
+
+
+# --------------------------------------------------------------------------- fits
+def test_beta_binomial_fit_shapes_coords_and_seed():
+    model = bayes.BetaBinomialModel(SURGICAL)
+    idata = quiet_fit(model, random_seed=3)
+    post = idata.posterior
+    assert {"mu", "kappa", "theta", "logit_mu", "log_kappa"} <= set(post.data_vars)
+    assert post["theta"].shape == (2, 60, 12)
+    assert list(post["theta"]["group"].values) == list(SURGICAL["group"])
+    assert {"posterior", "sample_stats", "observed_data", "log_likelihood"} <= set(
+        idata.groups())
+    assert idata.log_likelihood["events"].shape == (2, 60, 12)
+    theta = post["theta"].values
+    assert ((theta > 0) & (theta < 1)).all()
+    again = quiet_fit(bayes.BetaBinomialModel(SURGICAL), random_seed=3)
+    np.testing.assert_array_equal(again.posterior["theta"].values, theta)
+    np.testing.assert_array_equal(again.posterior["mu"].values, post["mu"].values)
+    table = model.summary()
+    assert list(table.columns) == ["parameter", "label", "mean", "sd", "q2.5", "q50", "q97.5",
+                                   "mcse_mean", "ess_bulk", "ess_tail", "r_hat"]
+    assert list(table["parameter"]) == ["mu", "kappa", "log_kappa"] + ["theta"] * 12
+    row = table.iloc[0]
+    assert row["q2.5"] < row["q50"] < row["q97.5"] and 0 < row["mean"] < 1
+    assert "fitted" in repr(model) and model.pymc_model is model.pymc_model
+
+
+def test_logit_normal_with_covariates():
+    data = SURGICAL.assign(size=np.log(SURGICAL["trials"]))
+    model = bayes.LogitNormalModel(data, covariates=["size"])
+    idata = quiet_fit(model, random_seed=1)
+    assert idata.posterior["p"].shape == (2, 60, 12)
+    assert list(idata.posterior["beta"]["covariate"].values) == ["size"]
+    table = model.summary(["mu", "beta"], prob=0.9)
+    assert list(table["parameter"]) == ["mu", "beta"]
+    assert "q5" in table.columns and "q95" in table.columns
+    assert table["label"].iloc[1] == "size"
+
+
+def test_meta_analysis_outputs():
+    model = bayes.MetaAnalysisModel(BLOCKERS)
+    idata = quiet_fit(model, random_seed=2)
+    post = idata.posterior
+    assert post["delta"].shape == (2, 60, 6) and post["delta_new"].shape == (2, 60)
+    assert list(post["delta"]["study"].values) == list(BLOCKERS["study"])
+    np.testing.assert_allclose(post["odds_ratio"].values, np.exp(post["d"].values))
+    ll = idata.log_likelihood
+    np.testing.assert_allclose(ll["events"].values,
+                               ll["events_ctrl"].values + ll["events_treat"].values)
+    assert 0 <= model.prob_d_negative <= 1
+    assert model.prob_d_negative == float((post["d"].values < 0).mean())
+
+
+def test_compare_pooling_ranks_three_models():
+    table = bayes.compare_pooling(SURGICAL, draws=60, tune=60, chains=2, random_seed=4,
+                                  progress=False, sampler="pymc")
+    assert set(table.index) == {"complete pooling", "partial pooling", "no pooling"}
+    assert {"elpd_loo", "p_loo", "weight", "pareto_k_max", "n_high_k"} <= set(table.columns)
+    assert table["rank"].tolist() == [0, 1, 2]
+
+
+def test_sampling_problems_warn():
+    model = bayes.BetaBinomialModel(SURGICAL)
+    with pytest.warns(bayes.SamplingWarning, match=r"ESS .* per chain"):
+        model.fit(draws=20, tune=20, chains=2, random_seed=0, progress=False, sampler="pymc",
+                  cores=1)
+
+
+def test_nutpie_sampler_when_installed():
+    pytest.importorskip("nutpie")
+    model = bayes.LogitNormalModel(SURGICAL)
+    a = quiet_fit(model, sampler="nutpie", random_seed=5)
+    b = quiet_fit(bayes.LogitNormalModel(SURGICAL), sampler="nutpie", random_seed=5)
+    np.testing.assert_array_equal(a.posterior["mu"].values, b.posterior["mu"].values)
+
+
+# --------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(("make", "match"), [
+    (lambda: bayes.BetaBinomialModel({"events": [3, 9], "trials": [5, 5]}),
+     r"events 9 > trials 5"),
+    (lambda: bayes.BetaBinomialModel({"events": [0, 5], "trials": [5, 5]}),
+     r"posterior is then improper"),
+    (lambda: bayes.BetaBinomialModel({"events": [1], "trials": [5]}), r"1 group"),
+    (lambda: bayes.BetaBinomialModel(SURGICAL, prior="flat"), r"prior must be one of"),
+    (lambda: bayes.LogitNormalModel(SURGICAL, covariates=["age"]), r"no column 'age'"),
+    (lambda: bayes.LogitNormalModel(SURGICAL.assign(x=[1.0] * 11 + [np.nan]), covariates="x"),
+     r"column 'x', row 11 .*missing"),
+    (lambda: bayes.LogitNormalModel(SURGICAL, tau_sd=0), r"tau_sd must be a positive"),
+    (lambda: bayes.MetaAnalysisModel(SURGICAL), r"events_treat"),
+])
+def test_bad_input(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    (dict(sampler="gibbs"), r"sampler must be one of"),
+    (dict(draws=0), r"draws must be a positive integer"),
+    (dict(random_seed=-1), r"random_seed must be"),
+    (dict(progress="no"), r"progress must be True or False"),
+    (dict(target_accept=1.5), r"target_accept must be"),
+])
+def test_bad_fit_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        bayes.BetaBinomialModel(SURGICAL).fit(**kwargs)
+
+
+def test_summary_before_fit_and_bad_names():
+    model = bayes.BetaBinomialModel(SURGICAL)
+    with pytest.raises(ValueError, match=r"not been fitted"):
+        model.summary()
+    quiet_fit(model, random_seed=0)
+    with pytest.raises(ValueError, match=r"'sigma' is not in the posterior"):
+        model.summary("sigma")
+    assert isinstance(model.summary("mu"), pd.DataFrame)
