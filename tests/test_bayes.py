@@ -189,3 +189,21 @@ def test_summary_before_fit_and_bad_names():
     with pytest.raises(ValueError, match=r"'sigma' is not in the posterior"):
         model.summary("sigma")
     assert isinstance(model.summary("mu"), pd.DataFrame)
+
+
+def test_totals_model_shapes_seed_and_long_data():
+    rng = np.random.default_rng(7)
+    trials = np.array([5, 8])
+    y = rng.binomial(np.broadcast_to(trials, (20, 2)), [0.2, 0.6]).sum(axis=1)
+    model = bayes.TotalsModel(totals=y, trials=trials)
+    idata = quiet_fit(model, random_seed=8)
+    assert idata.posterior["p"].shape == (2, 60, 2)
+    assert idata.log_likelihood["totals"].shape == (2, 60, 20)
+    again = quiet_fit(bayes.TotalsModel(totals=y, trials=trials), random_seed=8)
+    np.testing.assert_array_equal(again.posterior["p"].values, idata.posterior["p"].values)
+    long = pd.DataFrame({"day": np.repeat(np.arange(20), 2), "unit": np.tile(["a", "b"], 20),
+                         "n": np.tile(trials, 20), "total": np.repeat(y, 2)})
+    named = bayes.TotalsModel(long, totals="total", trials="n", replicate="day", group="unit")
+    assert named.coords["group"] == ["a", "b"]
+    with pytest.raises(ValueError, match=r"total 99 > 13"):
+        bayes.TotalsModel(totals=[3, 99], trials=trials)

@@ -7,6 +7,8 @@
   theta marginalised out (BDA3 ch. 5).
 - :class:`LogitNormalModel`: logit(theta_g) = mu + tau z_g (+ covariates), non-centred.
 - :class:`MetaAnalysisModel`: two-arm binomial-normal random-effects meta-analysis.
+- :class:`TotalsModel`: replicate totals over a known design, the exact Poisson-binomial
+  likelihood as a PyTensor Op with its gradient (``_op.py``).
 - :class:`CompletePoolingModel`, :class:`NoPoolingModel` and :func:`compare_pooling` (PSIS-LOO).
 """
 
@@ -27,6 +29,7 @@ __all__ = [
     "MetaAnalysisModel",
     "CompletePoolingModel",
     "NoPoolingModel",
+    "TotalsModel",
     "compare_pooling",
     "SamplingWarning",
 ]
@@ -39,6 +42,7 @@ __getattr__, __dir__ = attach(
         "MetaAnalysisModel": "_meta",
         "CompletePoolingModel": "_pooling",
         "NoPoolingModel": "_pooling",
+        "TotalsModel": "_totals",
         "compare_pooling": "_pooling",
         "SamplingWarning": "_base",
     },

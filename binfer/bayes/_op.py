@@ -1,0 +1,185 @@
+"""The exact Poisson-binomial log-PMF as a PyTensor Op, with its gradient, for NUTS.
+
+``PoissonBinomialLogPMF(trials)(p, k)`` is log P(Y_t = k_t) for Y_t = sum_g Bin(n_tg, p_g)
+(``trials`` the fixed (T, G) design, ``p`` the (G,) group probabilities), a (T,) vector, and
+its (T, G) Jacobian d log P(Y_t = k_t) / d p_g as a second output, both from binfer's batched
+core (one compiled pass gives the value and the gradient; issue 12). The gradient of any
+function of the first output is then ``output_grad @ jacobian``.
+
+Two implementations: ``perform`` (PyMC's default C backend calls it from Python) and a numba
+one registered with PyTensor's numba dispatch, which calls the core's compiled kernel directly,
+so nutpie's numba backend runs the whole log-density compiled instead of falling back to
+object mode. Both evaluate each distinct (design row, total) once when ``k`` is the data the Op
+was built for (a constant design has far fewer distinct totals than replicates).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..core._batch import batch_eval, evaluate
+
+
+@njit(cache=True, error_model="numpy")
+def _logpmf_jac(p, counts, k, rows, inverse):
+    """(log P(Y_t = k_t) (T,), Jacobian (T, G)) evaluating the rows ``rows`` of (counts, k)
+    and spreading them back by ``inverse``. Gradients the kernel's grid could not resolve
+    (NaN at extreme p) come from n_g [P_g(k - 1) - P_g(k)] / P(k), P_g without one trial of
+    g, as in the core's ``evaluate``."""
+    T = inverse.shape[0]
+    R = rows.shape[0]
+    G = p.shape[0]
+    P = np.empty((R, G))
+    C = np.empty((R, G))
+    K = np.empty((R, 1))
+    for r in range(R):
+        t = rows[r]
+        for g in range(G):
+            P[r, g] = p[g]
+            C[r, g] = counts[t, g]
+        K[r, 0] = k[t]
+    out = np.empty((3, R, 1))
+    grad = np.empty((R, 1, G))
+    batch_eval(P, C, K, False, True, out, grad, 0, R)
+    one_p = np.empty((1, G))
+    one_c = np.empty((1, G))
+    two_k = np.empty((1, 2))
+    two_out = np.empty((3, 1, 2))
+    dummy = np.empty((1, 1, 1))
+    for r in range(R):
+        lp = out[0, r, 0]
+        for g in range(G):
+            if not np.isnan(grad[r, 0, g]) or lp == -np.inf or C[r, g] <= 0.0 \
+                    or p[g] <= 0.0 or p[g] >= 1.0:
+                continue
+            for h in range(G):
+                one_p[0, h] = p[h]
+                one_c[0, h] = C[r, h]
+            one_c[0, g] -= 1.0
+            two_k[0, 0] = K[r, 0] - 1.0
+            two_k[0, 1] = K[r, 0]
+            batch_eval(one_p, one_c, two_k, False, False, two_out, dummy, 0, 1)
+            grad[r, 0, g] = C[r, g] * (np.exp(two_out[0, 0, 0] - lp)
+                                       - np.exp(two_out[0, 0, 1] - lp))
+    logp = np.empty(T)
+    jac = np.empty((T, G))
+    for t in range(T):
+        r = inverse[t]
+        logp[t] = out[0, r, 0]
+        for g in range(G):
+            jac[t, g] = grad[r, 0, g]
+    return logp, jac
+
+
+def _distinct(trials: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first row of each distinct (design row, total), inverse) for T rows."""
+    _, rows, inverse = np.unique(np.column_stack([trials, k]), axis=0, return_index=True,
+                                 return_inverse=True)
+    return rows.astype(np.int64), inverse.ravel().astype(np.int64)
+
+
+def _make_op_class():
+    """The Op class, made on first use so that importing this module needs no PyTensor."""
+    import pytensor.tensor as pt
+    from pytensor.gradient import DisconnectedType, grad_not_implemented, grad_undefined
+    from pytensor.graph.basic import Apply
+    from pytensor.graph.op import Op
+
+    class PoissonBinomialLogPMF(Op):
+        """log P(Y_t = k_t) and its Jacobian in p for replicate totals over a fixed design."""
+
+        __props__ = ("key",)
+
+        def __init__(self, trials, observed=None):
+            trials = np.ascontiguousarray(trials, dtype=np.float64)
+            if trials.ndim != 2:
+                raise ValueError("trials must be a (T, G) design")
+            self.trials = trials
+            self.observed = (None if observed is None
+                             else np.ascontiguousarray(observed, dtype=np.float64))
+            if self.observed is not None:
+                self.rows, self.inverse = _distinct(trials, self.observed)
+            self.key = (trials.shape, hash(trials.tobytes()),
+                        None if observed is None else hash(self.observed.tobytes()))
+
+        def plan(self, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            if self.observed is not None and np.array_equal(k, self.observed):
+                return self.rows, self.inverse
+            return _distinct(self.trials, k)
+
+        def make_node(self, p, k):
+            p = pt.as_tensor_variable(p).astype("float64")
+            k = pt.as_tensor_variable(k).astype("float64")
+            if p.ndim != 1 or k.ndim != 1:
+                raise ValueError("p and k must be vectors")
+            T, G = self.trials.shape
+            return Apply(self, [p, k], [pt.tensor(dtype="float64", shape=(T,)),
+                                        pt.tensor(dtype="float64", shape=(T, G))])
+
+        def perform(self, node, inputs, output_storage):
+            p, k = inputs
+            rows, inverse = self.plan(k)
+            out, grad = evaluate(np.broadcast_to(p, (rows.size, p.size)), self.trials[rows],
+                                 k[rows, None], tails=False, grad=True)
+            output_storage[0][0] = out[0, inverse, 0]
+            output_storage[1][0] = grad[inverse, 0, :]
+
+        def infer_shape(self, fgraph, node, shapes):
+            return [self.trials.shape[:1], self.trials.shape]
+
+        def grad(self, inputs, output_grads):
+            p, k = inputs
+            _, jac = self(p, k)
+            g_logp, g_jac = output_grads
+            if not isinstance(g_jac.type, DisconnectedType):
+                return [grad_not_implemented(self, 0, p, "second derivatives"),
+                        grad_undefined(self, 1, k)]
+            if isinstance(g_logp.type, DisconnectedType):
+                return [pt.zeros_like(p), grad_undefined(self, 1, k)]
+            return [pt.dot(g_logp, jac), grad_undefined(self, 1, k)]
+
+        def connection_pattern(self, node):
+            return [[True, True], [True, True]]
+
+    _register_numba(PoissonBinomialLogPMF)
+    return PoissonBinomialLogPMF
+
+
+def _register_numba(op_class) -> None:
+    from pytensor.link.numba.dispatch import numba_funcify
+
+    @numba_funcify.register(op_class)
+    def _funcify(op, node=None, **kwargs):
+        trials = op.trials
+        observed = op.observed if op.observed is not None else np.empty(0)
+        rows_obs = op.rows if op.observed is not None else np.empty(0, dtype=np.int64)
+        inv_obs = op.inverse if op.observed is not None else np.empty(0, dtype=np.int64)
+        T = trials.shape[0]
+        every = np.arange(T, dtype=np.int64)
+
+        @njit
+        def poisson_binomial_logpmf(p, k):
+            same = observed.shape[0] == T
+            if same:
+                for t in range(T):
+                    if k[t] != observed[t]:
+                        same = False
+                        break
+            if same:
+                return _logpmf_jac(p, trials, k, rows_obs, inv_obs)
+            return _logpmf_jac(p, trials, k, every, every)
+
+        return poisson_binomial_logpmf
+
+
+_OP_CLASS = None
+
+
+def poisson_binomial_logpmf_op(trials, observed=None):
+    """An Op instance for the (T, G) design ``trials`` (``observed``: the totals it will mostly
+    be evaluated at, whose distinct rows are found once)."""
+    global _OP_CLASS
+    if _OP_CLASS is None:
+        _OP_CLASS = _make_op_class()
+    return _OP_CLASS(trials, observed)

@@ -1,0 +1,92 @@
+"""The Poisson-binomial PyTensor Op: values against brute-force convolution, the gradient
+against mpmath finite differences, ``verify_grad``, and the numba implementation against
+``perform``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pymc")
+mpmath = pytest.importorskip("mpmath")
+
+import pytensor  # noqa: E402
+import pytensor.tensor as pt  # noqa: E402
+from pytensor.gradient import verify_grad  # noqa: E402
+
+from binfer.bayes._op import poisson_binomial_logpmf_op  # noqa: E402
+
+RNG = np.random.default_rng(0)
+T, G = 24, 3
+TRIALS = np.tile([5, 8, 3], (T, 1))
+TRIALS[::3, 0] = 7  # a design that varies across replicates
+TRIALS[1::4, 2] = 0
+TOTALS = RNG.binomial(TRIALS, [0.2, 0.6, 0.4]).sum(axis=1)
+
+
+def mp_loglik(p, trials, totals, dps=50):
+    """sum_t log P(Y_t = k_t) by exact convolution in mpmath."""
+    mpmath.mp.dps = dps
+    total = mpmath.mpf(0)
+    for n_row, k in zip(trials, totals, strict=True):
+        pmf = [mpmath.mpf(1)]
+        for n, q in zip(n_row, p, strict=True):
+            q = mpmath.mpf(q)
+            b = [mpmath.binomial(int(n), j) * q**j * (1 - q) ** (int(n) - j)
+                 for j in range(int(n) + 1)]
+            pmf = [sum(pmf[i] * b[j - i] for i in range(len(pmf)) if 0 <= j - i < len(b))
+                   for j in range(len(pmf) + len(b) - 1)]
+        total += mpmath.log(pmf[int(k)])
+    return total
+
+
+def compiled(op, mode=None):
+    p, k = pt.dvector("p"), pt.dvector("k")
+    logp, jac = op(p, k)
+    return pytensor.function([p, k], [logp, jac, pytensor.grad(logp.sum(), p)], mode=mode)
+
+
+@pytest.mark.parametrize("p", [[0.3, 0.5, 0.45], [0.02, 0.97, 0.5], [1e-9, 0.5, 1 - 1e-9]])
+def test_value_and_gradient_against_mpmath(p):
+    p = np.array(p)
+    op = poisson_binomial_logpmf_op(TRIALS, TOTALS)
+    logp, jac, grad = compiled(op)(p, TOTALS.astype(float))
+    assert logp.shape == (T,) and jac.shape == (T, G)
+    want = float(mp_loglik(p, TRIALS, TOTALS))
+    assert logp.sum() == pytest.approx(want, rel=1e-12)
+    np.testing.assert_allclose(grad, jac.sum(axis=0), rtol=1e-13)
+    # central differences in mpmath at 50 digits (step 1e-20: truncation error ~1e-40)
+    h = mpmath.mpf("1e-20")
+    for g in range(G):
+        up, down = p.astype(object).copy(), p.astype(object).copy()
+        up[g] = mpmath.mpf(p[g]) + h
+        down[g] = mpmath.mpf(p[g]) - h
+        fd = float((mp_loglik(up, TRIALS, TOTALS) - mp_loglik(down, TRIALS, TOTALS)) / (2 * h))
+        assert grad[g] == pytest.approx(fd, rel=1e-9, abs=1e-9)
+
+
+def test_verify_grad():
+    op = poisson_binomial_logpmf_op(TRIALS, TOTALS)
+    k = pt.constant(TOTALS.astype(float))
+    verify_grad(lambda p: op(p, k)[0].sum(), [np.array([0.3, 0.5, 0.45])],
+                rng=np.random.default_rng(1))
+    verify_grad(lambda p: (op(p, k)[0] ** 2).sum(), [np.array([0.1, 0.8, 0.6])],
+                rng=np.random.default_rng(2))
+
+
+def test_numba_backend_matches_perform_at_data_and_elsewhere():
+    op = poisson_binomial_logpmf_op(TRIALS, TOTALS)
+    c_fn, nb_fn = compiled(op), compiled(op, mode="NUMBA")
+    p = np.array([0.25, 0.55, 0.4])
+    for k in (TOTALS, TOTALS + 1, np.minimum(TOTALS + 3, TRIALS.sum(axis=1))):
+        a, b = c_fn(p, k.astype(float)), nb_fn(p, k.astype(float))
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_allclose(x, y, rtol=1e-13, atol=1e-300)
+
+
+def test_impossible_total_is_minus_infinity():
+    op = poisson_binomial_logpmf_op(TRIALS[:2], TOTALS[:2])
+    k = np.array([TRIALS[0].sum() + 0.0, 0.0])
+    logp, _, _ = compiled(op)(np.array([0.3, 1.0, 0.5]), k)
+    assert logp[1] == -np.inf  # group 1 always succeeds: 0 is impossible
+    assert np.isfinite(logp[0])
