@@ -207,3 +207,56 @@ def test_totals_model_shapes_seed_and_long_data():
     assert named.coords["group"] == ["a", "b"]
     with pytest.raises(ValueError, match=r"total 99 > 13"):
         bayes.TotalsModel(totals=[3, 99], trials=trials)
+
+
+def _brute_pb_pmf(trials, p):
+    from scipy import stats
+
+    pmf = np.array([1.0])
+    for n, q in zip(trials, p, strict=True):
+        pmf = np.convolve(pmf, stats.binom.pmf(np.arange(n + 1), n, q))
+    return pmf
+
+
+def test_totals_ppc_and_predictive_pmf_are_exact_mixtures():
+    rng = np.random.default_rng(9)
+    trials = np.array([[4, 6], [7, 2], [5, 5]] * 4)
+    y = rng.binomial(trials, [0.3, 0.7]).sum(axis=1)
+    model = bayes.TotalsModel(totals=y, trials=trials)
+    idata = quiet_fit(model, random_seed=2)
+    p = idata.posterior["p"].values.reshape(-1, 2)  # 120 draws: all used
+    table = model.ppc()
+    assert list(table.columns) == ["label", "observed", "expected", "p_lower", "p_upper"]
+    for t in (0, 1, 5):
+        pmfs = np.array([_brute_pb_pmf(trials[t], q) for q in p])
+        assert table["p_lower"][t] == pytest.approx(pmfs[:, : y[t] + 1].sum(axis=1).mean(),
+                                                    rel=1e-10)
+        assert table["p_upper"][t] == pytest.approx(pmfs[:, y[t]:].sum(axis=1).mean(),
+                                                    rel=1e-10)
+        assert table["expected"][t] == pytest.approx((p @ trials[t]).mean())
+    new = model.predictive_pmf([3, 9])
+    want = np.array([_brute_pb_pmf([3, 9], q) for q in p]).mean(axis=0)
+    np.testing.assert_allclose(new, want, rtol=1e-10, atol=1e-15)
+    assert new.sum() == pytest.approx(1.0)
+
+
+def test_one_arm_and_meta_ppc():
+    from scipy import stats
+
+    model = bayes.BetaBinomialModel(SURGICAL)
+    idata = quiet_fit(model, random_seed=6)
+    table = model.ppc(max_draws=50, random_seed=1)
+    assert len(table) == 12 and table["label"].tolist() == list(SURGICAL["group"])
+    assert ((table["p_lower"] + table["p_upper"]) >= 1).all()
+    assert table[["p_lower", "p_upper"]].stack().between(0, 1).all()
+    pmf = model.predictive_pmf(20)
+    lm = idata.posterior["logit_mu"].values.ravel()
+    kappa = np.exp(idata.posterior["log_kappa"].values.ravel())
+    mu = 1 / (1 + np.exp(-lm))
+    want = np.mean([stats.betabinom.pmf(np.arange(21), 20, k * m, k * (1 - m))
+                    for m, k in zip(mu, kappa, strict=True)], axis=0)
+    np.testing.assert_allclose(pmf, want, rtol=1e-10)
+    meta = bayes.MetaAnalysisModel(BLOCKERS)
+    quiet_fit(meta, random_seed=1)
+    t2 = meta.ppc()
+    assert len(t2) == 12 and t2["label"][0] == (BLOCKERS["study"][0], "ctrl")

@@ -119,3 +119,23 @@ class BetaBinomialModel(BayesModel):
         a, b = kappa * special.expit(lm), kappa * special.expit(-lm)
         theta = rng.beta(a + self.events, b + self.trials - self.events)
         add_posterior(idata, "theta", theta, ("group",), {"group": list(self.labels)})
+
+    def _ppc_parts(self, idata, pick):
+        return self._binomial_ppc(self.labels, self.events, self.trials,
+                                  self._flat(idata, "theta", pick))
+
+    def predictive_pmf(self, trials: int) -> np.ndarray:
+        """P(y_new = 0..trials) for a new group of ``trials`` trials: the beta-binomial
+        BB(trials, a, b) averaged over the posterior draws of (a, b), exactly."""
+        from scipy import stats
+
+        from ..core._checks import check_count
+
+        trials = check_count(trials, "trials")
+        idata = self._fitted()
+        lm = posterior_array(idata, "logit_mu").ravel()
+        kappa = np.exp(posterior_array(idata, "log_kappa").ravel())
+        k = np.arange(trials + 1)[:, None]
+        pmf = stats.betabinom.pmf(k, trials, kappa * special.expit(lm),
+                                  kappa * special.expit(-lm))
+        return pmf.mean(axis=1)

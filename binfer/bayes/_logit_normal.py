@@ -123,3 +123,7 @@ class LogitNormalModel(BayesModel):
             pm.Binomial("events", n=self.trials, logit_p=eta, observed=self.events,
                         dims="group")
         return model
+
+    def _ppc_parts(self, idata, pick):
+        return self._binomial_ppc(self.labels, self.events, self.trials,
+                                  self._flat(idata, "p", pick))

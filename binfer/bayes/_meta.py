@@ -106,3 +106,14 @@ class MetaAnalysisModel(BayesModel):
     def prob_d_negative(self) -> float:
         """Posterior probability that d < 0."""
         return float((posterior_array(self._fitted(), "d") < 0).mean())
+
+    def _ppc_parts(self, idata, pick):
+        from scipy import special
+
+        base = self._flat(idata, "baseline", pick)
+        delta = self._flat(idata, "delta", pick)
+        labels = [(s, arm) for arm in ("ctrl", "treat") for s in self.labels]
+        events = np.concatenate([self.events_ctrl, self.events_treat])
+        trials = np.concatenate([self.trials_ctrl, self.trials_treat])
+        theta = np.concatenate([special.expit(base), special.expit(base + delta)], axis=1)
+        return self._binomial_ppc(labels, events, trials, theta)

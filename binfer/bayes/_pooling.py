@@ -28,6 +28,12 @@ class _OneArmModel(BayesModel):
         self.prior_a = _positive(prior_a, "prior_a")
         self.prior_b = _positive(prior_b, "prior_b")
 
+    def _ppc_parts(self, idata, pick):
+        theta = self._flat(idata, "theta", pick)
+        if theta.ndim == 1:  # complete pooling: one theta for every group
+            theta = np.broadcast_to(theta[:, None], (theta.size, self.events.size))
+        return self._binomial_ppc(self.labels, self.events, self.trials, theta)
+
 
 class CompletePoolingModel(_OneArmModel):
     """Complete pooling: one theta for every group, y_g ~ Bin(n_g, theta), theta ~

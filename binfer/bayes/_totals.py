@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from .._data import replicate_totals
-from ._base import BayesModel
+from ._base import BayesModel, posterior_array
 from ._logit_normal import _positive
 from ._op import poisson_binomial_logpmf_op
 
@@ -102,3 +102,28 @@ class TotalsModel(BayesModel):
             pm.CustomDist("totals", p, logp=logp, random=random, observed=self.totals,
                           dims="replicate")
         return model
+
+    def _ppc_parts(self, idata, pick):
+        from ..core import PoissonBinomial
+
+        p = self._flat(idata, "p", pick)  # (S, G)
+        S, T = p.shape[0], self.trials.shape[0]
+        members = PoissonBinomial(np.repeat(p, T, axis=0), np.tile(self.trials, (S, 1)))
+        y = np.tile(self.totals, S)
+        cdf = members.cdf(y).reshape(S, T)
+        below = np.where(y > 0, members.cdf(np.maximum(y - 1, 0)), 0.0).reshape(S, T)
+        mean = p @ self.trials.T
+        return list(range(T)), self.totals, cdf, below, mean
+
+    def predictive_pmf(self, trials) -> np.ndarray:
+        """P(Y_new = 0..N) for a new replicate with design ``trials`` (G,): the
+        Poisson-binomial PMF from binfer's core averaged over the posterior draws of p."""
+        from ..core import PoissonBinomial
+        from ..core._checks import check_counts
+
+        G = self.trials.shape[1]
+        trials = check_counts(trials, G, "trials")
+        p = posterior_array(self._fitted(), "p").reshape(-1, G)
+        k = np.arange(int(trials.sum()) + 1)
+        members = PoissonBinomial(p, np.broadcast_to(trials, p.shape))
+        return members.pmf(np.broadcast_to(k, (p.shape[0], k.size))).mean(axis=0)
