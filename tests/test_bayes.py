@@ -137,7 +137,7 @@ def test_compare_pooling_ranks_three_models():
 
 def test_sampling_problems_warn():
     model = bayes.BetaBinomialModel(SURGICAL)
-    with pytest.warns(bayes.SamplingWarning, match=r"ESS .* per chain"):
+    with pytest.warns(bayes.SamplingWarning, match=r"ESS \d+ < 200 \(100 per chain"):
         model.fit(draws=20, tune=20, chains=2, random_seed=0, progress=False, sampler="pymc",
                   cores=1)
 
@@ -205,6 +205,8 @@ def test_totals_model_shapes_seed_and_long_data():
                          "n": np.tile(trials, 20), "total": np.repeat(y, 2)})
     named = bayes.TotalsModel(long, totals="total", trials="n", replicate="day", group="unit")
     assert named.coords["group"] == ["a", "b"]
+    labels = model.summary("p")["label"].tolist()
+    assert labels == [0, 1] and all(type(v) is int for v in labels)
     with pytest.raises(ValueError, match=r"total 99 > 13"):
         bayes.TotalsModel(totals=[3, 99], trials=trials)
 

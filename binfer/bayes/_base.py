@@ -198,8 +198,9 @@ class BayesModel:
             ess = az.ess(idata.posterior[names], method=method)
             worst, where = _worst(ess, min)
             if worst < _ESS_PER_CHAIN * chains:
-                problems.append(f"{method} ESS {worst:.0f} < {_ESS_PER_CHAIN} per chain "
-                                f"({where}): draw more (draws=) or raise tune=")
+                problems.append(f"{method} ESS {worst:.0f} < {_ESS_PER_CHAIN * chains} "
+                                f"({_ESS_PER_CHAIN} per chain; {where}): draw more (draws=) "
+                                "or raise tune=")
         if problems:
             warnings.warn(f"{type(self).__name__}: " + "; ".join(problems), SamplingWarning,
                           stacklevel=3)
@@ -241,7 +242,8 @@ class BayesModel:
             x = np.asarray(ds[v].values, dtype=np.float64)
             flat = x.reshape(x.shape[0] * x.shape[1], -1)
             extra = [d for d in ds[v].dims if d not in ("chain", "draw")]
-            labels = list(ds[v][extra[0]].values) if extra else [None]
+            labels = ([x.item() if isinstance(x, np.generic) else x
+                       for x in ds[v][extra[0]].values] if extra else [None])
             qs = np.quantile(flat, [lo, 0.5, hi], axis=0)
             for j, label in enumerate(labels):
                 row = {"parameter": v, "label": label, "mean": flat[:, j].mean(),
@@ -251,7 +253,9 @@ class BayesModel:
                     row[key] = (np.nan if d is None
                                 else float(np.asarray(d[v].values).reshape(-1)[j]))
                 rows.append(row)
-        return pd.DataFrame(rows)
+        table = pd.DataFrame(rows)
+        table["label"] = pd.Series([r["label"] for r in rows], dtype=object)  # ints stay ints
+        return table
 
     # ------------------------------------------------------------------ predictive checks
     def _ppc_parts(self, idata, draws: np.ndarray):
