@@ -262,3 +262,21 @@ def test_one_arm_and_meta_ppc():
     quiet_fit(meta, random_seed=1)
     t2 = meta.ppc()
     assert len(t2) == 12 and t2["label"][0] == (BLOCKERS["study"][0], "ctrl")
+
+
+def test_container_helpers_handle_inference_data_and_datatree():
+    # ArviZ 1.x returns an xarray DataTree where 0.x returns InferenceData: the helpers that
+    # read and extend the groups work on both
+    import arviz as az
+
+    from binfer.bayes._base import add_posterior, group, has_group, posterior_array, set_variable
+
+    idata = az.from_dict(posterior={"a": np.zeros((2, 10))},
+                         log_likelihood={"y": np.ones((2, 10, 3))})
+    for data in (idata, idata.to_datatree()):
+        assert has_group(data, "log_likelihood") and not has_group(data, "sample_stats")
+        add_posterior(data, "b", np.ones((2, 10, 3)), ("g",), {"g": ["x", "y", "z"]})
+        assert posterior_array(data, "b").shape == (2, 10, 3)
+        assert list(group(data, "posterior")["b"]["g"].values) == ["x", "y", "z"]
+        set_variable(data, "log_likelihood", "z", group(data, "log_likelihood")["y"] * 2)
+        assert float(group(data, "log_likelihood")["z"].sum()) == 120.0

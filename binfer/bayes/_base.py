@@ -72,16 +72,42 @@ def add_posterior(idata, name: str, values: np.ndarray, dims: tuple[str, ...] = 
     """Add draws (chain, draw, *dims) made after sampling to the posterior group."""
     import xarray as xr
 
-    post = idata.posterior
+    post = group(idata, "posterior")
     da = xr.DataArray(values, dims=("chain", "draw", *dims),
                       coords={"chain": post["chain"].values, "draw": post["draw"].values,
                               **(coords or {})})
-    post[name] = da
+    set_variable(idata, "posterior", name, da)
+
+
+def group(idata, name: str):
+    """Group ``name`` of the InferenceData as an xarray Dataset (ArviZ 0.x's InferenceData
+    holds Datasets; ArviZ 1.x's DataTree holds nodes, converted here)."""
+    node = idata[name] if _is_tree(idata) else getattr(idata, name)
+    return node.to_dataset() if hasattr(node, "to_dataset") else node
+
+
+def has_group(idata, name: str) -> bool:
+    return name in (idata.children if _is_tree(idata) else idata.groups())
+
+
+def _is_tree(idata) -> bool:
+    import xarray as xr
+
+    tree = getattr(xr, "DataTree", None)
+    return tree is not None and isinstance(idata, tree)
+
+
+def set_variable(idata, group_name: str, name: str, values) -> None:
+    """Add a variable (a DataArray) to a group, in place, for either container."""
+    if _is_tree(idata):
+        idata[group_name] = idata[group_name].to_dataset().assign({name: values})
+    else:
+        getattr(idata, group_name)[name] = values
 
 
 def posterior_array(idata, name: str) -> np.ndarray:
     """Draws of ``name`` as a (chain, draw, ...) numpy array."""
-    return np.asarray(idata.posterior[name].values)
+    return np.asarray(group(idata, "posterior")[name].values)
 
 
 class BayesModel:
@@ -169,7 +195,7 @@ class BayesModel:
             # PyMC's own convergence messages are replaced by the SamplingWarning below
             warnings.filterwarnings("ignore", message=".*(divergen|r_hat|effective sample)")
             idata = pm.sample(**kwargs)
-            if "log_likelihood" not in idata.groups():
+            if not has_group(idata, "log_likelihood"):
                 pm.compute_log_likelihood(idata, model=model, progressbar=progress,
                                           extend_inferencedata=True)
         self._after(idata, rng)
@@ -180,22 +206,23 @@ class BayesModel:
     def _diagnose(self, idata, chains: int, target_accept: float) -> None:
         import arviz as az
 
-        names = [v for v in (*self._scalars, *self._vectors) if v in idata.posterior]
+        post = group(idata, "posterior")
+        names = [v for v in (*self._scalars, *self._vectors) if v in post]
         problems = []
-        stats = idata.sample_stats
+        stats = group(idata, "sample_stats")
         if "diverging" in stats:
             div = int(np.asarray(stats["diverging"].values).sum())
             if div:
                 problems.append(f"{div} divergent transitions: raise target_accept (now "
                                 f"{target_accept}) toward 0.99, or reparametrise")
         if chains > 1:
-            rhat = az.rhat(idata.posterior[names])
+            rhat = az.rhat(post[names])
             worst, where = _worst(rhat, max)
             if worst > _RHAT_MAX:
                 problems.append(f"R-hat {worst:.3f} > {_RHAT_MAX} ({where}): the chains "
                                 "disagree; run longer (tune=, draws=) or check the model")
         for method in ("bulk", "tail"):
-            ess = az.ess(idata.posterior[names], method=method)
+            ess = az.ess(post[names], method=method)
             worst, where = _worst(ess, min)
             if worst < _ESS_PER_CHAIN * chains:
                 problems.append(f"{method} ESS {worst:.0f} < {_ESS_PER_CHAIN * chains} "
@@ -222,15 +249,16 @@ class BayesModel:
 
         idata = self._fitted()
         prob = check_unit_interval(prob, "prob")
+        post = group(idata, "posterior")
         if var_names is None:
-            var_names = [v for v in (*self._scalars, *self._vectors) if v in idata.posterior]
+            var_names = [v for v in (*self._scalars, *self._vectors) if v in post]
         elif isinstance(var_names, str):
             var_names = [var_names]
-        missing = [v for v in var_names if v not in idata.posterior]
+        missing = [v for v in var_names if v not in post]
         if missing:
             raise ValueError(f"var_names: {missing[0]!r} is not in the posterior (it has "
-                             f"{', '.join(map(str, idata.posterior.data_vars))})")
-        ds = idata.posterior[list(var_names)]
+                             f"{', '.join(map(str, post.data_vars))})")
+        ds = post[list(var_names)]
         lo, hi = (1 - prob) / 2, (1 + prob) / 2
         names = [f"q{_pct(lo)}", "q50", f"q{_pct(hi)}"]
         diag = {"mcse_mean": az.mcse(ds, method="mean"),
@@ -286,7 +314,8 @@ class BayesModel:
         """
         idata = self._fitted()
         max_draws = check_count(max_draws, "max_draws")
-        n_chain, n_draw = idata.posterior.sizes["chain"], idata.posterior.sizes["draw"]
+        post = group(idata, "posterior")
+        n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
         total = n_chain * n_draw
         pick = np.arange(total)
         if total > max_draws:
