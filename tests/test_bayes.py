@@ -114,6 +114,8 @@ def test_logit_normal_with_covariates():
 
 
 def test_meta_analysis_outputs():
+    idata = quiet_fit(bayes.MetaAnalysisModel(BLOCKERS), random_seed=2, log_likelihood=False)
+    assert "log_likelihood" not in idata.groups()
     model = bayes.MetaAnalysisModel(BLOCKERS)
     idata = quiet_fit(model, random_seed=2)
     post = idata.posterior
@@ -128,8 +130,11 @@ def test_meta_analysis_outputs():
 
 
 def test_compare_pooling_ranks_three_models():
-    table = bayes.compare_pooling(SURGICAL, draws=60, tune=60, chains=2, random_seed=4,
-                                  progress=False, sampler="pymc")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bayes.SamplingWarning)
+        table = bayes.compare_pooling(SURGICAL, draws=60, tune=60, chains=2, random_seed=4,
+                                      progress=False, sampler="pymc", cores=1,
+                                      target_accept=0.95)
     assert set(table.index) == {"complete pooling", "partial pooling", "no pooling"}
     assert {"elpd_loo", "p_loo", "weight", "pareto_k_max", "n_high_k"} <= set(table.columns)
     assert table["rank"].tolist() == [0, 1, 2]

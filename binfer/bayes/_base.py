@@ -145,7 +145,7 @@ class BayesModel:
     # ------------------------------------------------------------------ fit
     def fit(self, draws: int = 1000, tune: int = 1000, chains: int = 4, random_seed=None,
             sampler: str = "auto", progress: bool = True, *, target_accept: float = 0.9,
-            **sample_kwargs):
+            log_likelihood: bool = True, **sample_kwargs):
         """Sample the posterior by NUTS and return the InferenceData.
 
         Parameters
@@ -161,6 +161,8 @@ class BayesModel:
             Show progress bars (``False`` silences every bar and PyMC's info messages).
         target_accept : float
             NUTS' target acceptance rate (raise it toward 0.99 if divergences are reported).
+        log_likelihood : bool
+            Store the pointwise log-likelihood (what LOO needs; ``False`` saves its pass).
         **sample_kwargs
             Passed to ``pymc.sample``.
 
@@ -195,7 +197,7 @@ class BayesModel:
             # PyMC's own convergence messages are replaced by the SamplingWarning below
             warnings.filterwarnings("ignore", message=".*(divergen|r_hat|effective sample)")
             idata = pm.sample(**kwargs)
-            if not has_group(idata, "log_likelihood"):
+            if log_likelihood and not has_group(idata, "log_likelihood"):
                 pm.compute_log_likelihood(idata, model=model, progressbar=progress,
                                           extend_inferencedata=True)
         self._after(idata, rng)

@@ -7,7 +7,14 @@ from typing import ClassVar
 import numpy as np
 
 from .._data import two_arm
-from ._base import BayesModel, add_posterior, group, posterior_array, set_variable
+from ._base import (
+    BayesModel,
+    add_posterior,
+    group,
+    has_group,
+    posterior_array,
+    set_variable,
+)
 from ._logit_normal import _positive
 
 
@@ -99,8 +106,10 @@ class MetaAnalysisModel(BayesModel):
         d, tau = posterior_array(idata, "d"), posterior_array(idata, "tau")
         add_posterior(idata, "delta_new", d + tau * rng.standard_normal(d.shape))
         add_posterior(idata, "odds_ratio", np.exp(d))
-        ll = group(idata, "log_likelihood")
-        set_variable(idata, "log_likelihood", "events", ll["events_ctrl"] + ll["events_treat"])
+        if has_group(idata, "log_likelihood"):
+            ll = group(idata, "log_likelihood")
+            set_variable(idata, "log_likelihood", "events",
+                         ll["events_ctrl"] + ll["events_treat"])
 
     @property
     def prob_d_negative(self) -> float:

@@ -85,7 +85,7 @@ class NoPoolingModel(_OneArmModel):
 def compare_pooling(data, *, events: str = "events", trials: str = "trials", group=None,
                     partial: str = "beta_binomial", draws: int = 1000, tune: int = 1000,
                     chains: int = 4, random_seed=None, sampler: str = "auto",
-                    progress: bool = True) -> pd.DataFrame:
+                    progress: bool = True, **fit_kwargs) -> pd.DataFrame:
     """Rank complete, partial and no pooling of grouped counts by PSIS-LOO.
 
     Fits :class:`CompletePoolingModel`, the ``partial`` hierarchy and :class:`NoPoolingModel`
@@ -101,8 +101,8 @@ def compare_pooling(data, *, events: str = "events", trials: str = "trials", gro
         As for :class:`BetaBinomialModel`.
     partial : {"beta_binomial", "logit_normal"}
         The partial-pooling model.
-    draws, tune, chains, random_seed, sampler, progress
-        As for ``fit``; one ``random_seed`` seeds the three fits.
+    draws, tune, chains, random_seed, sampler, progress, **fit_kwargs
+        As for ``fit`` (``target_accept=``, ...); one ``random_seed`` seeds the three fits.
 
     Returns
     -------
@@ -138,7 +138,7 @@ def compare_pooling(data, *, events: str = "events", trials: str = "trials", gro
     for (name, model), child in zip(models.items(), children, strict=True):
         fits[name] = model.fit(draws=draws, tune=tune, chains=chains,
                                random_seed=int(child.generate_state(1)[0] % 2**31),
-                               sampler=sampler, progress=progress)
+                               sampler=sampler, progress=progress, **fit_kwargs)
     with warnings.catch_warnings():
         # the high Pareto k's are reported in the table's columns
         warnings.filterwarnings("ignore", message=".*(Pareto|pareto)")
