@@ -40,8 +40,11 @@ class TotalsModel(BayesModel):
     Attributes
     ----------
     pymc_model : pymc.Model
-        Free variables ``mu``, ``tau``, ``z`` (dim ``group``); deterministic ``p`` (dim
-        ``group``); observed ``totals`` (dim ``replicate``).
+        Free variables ``logit_m`` (the logit of the design-weighted mean probability
+        sum_g w_g p_g, w_g the groups' shares of the trials), ``tau`` and ``z`` (dim
+        ``group``); deterministics ``mu`` (solved from logit_m, tau and z) and ``p`` (dim
+        ``group``); observed ``totals`` (dim ``replicate``). The prior is the one above: mu's
+        normal prior enters with the Jacobian of mu -> logit_m.
 
     Notes
     -----
@@ -101,11 +104,22 @@ class TotalsModel(BayesModel):
         def random(p, rng=None, size=None):
             return rng.binomial(trials, p).sum(axis=-1)
 
+        logw = np.log(self.trials.mean(axis=0) / self.trials.mean(axis=0).sum())
         with pm.Model(coords=self.coords) as model:
-            mu = pm.Normal("mu", 0.0, self.mu_sd)
             tau = pm.HalfNormal("tau", self.tau_sd)
             z = pm.Normal("z", 0.0, 1.0, dims="group")
-            p = pm.Deterministic("p", pm.math.sigmoid(mu + tau * z), dims="group")
+            # The totals pin the design-weighted mean probability m = sum_g w_g p_g far more
+            # tightly than anything else; sampled as mu, it is a thin curved ridge in
+            # (mu, tau, z). So logit(m) is sampled and mu solved from it: an exact change of
+            # variables, whose Jacobian |d mu / d logit(m)| joins mu's prior below.
+            logit_m = pm.Flat("logit_m")
+            mu = pm.Deterministic("mu", _solve_mu(logit_m, tau, z, logw))
+            eta = mu + tau * z
+            log_m, log_1m = (pt.logsumexp(logw - pt.softplus(-s * eta)) for s in (1.0, -1.0))
+            log_slope = pt.logsumexp(logw - pt.softplus(-eta) - pt.softplus(eta))
+            pm.Potential("mu_prior", pm.logp(pm.Normal.dist(0.0, self.mu_sd), mu)
+                         + log_m + log_1m - log_slope)
+            p = pm.Deterministic("p", pm.math.sigmoid(eta), dims="group")
             pm.CustomDist("totals", p, logp=logp, random=random, observed=self.totals,
                           dims="replicate")
         return model
@@ -134,3 +148,23 @@ class TotalsModel(BayesModel):
         k = np.arange(int(trials.sum()) + 1)
         members = PoissonBinomial(p, np.broadcast_to(trials, p.shape))
         return members.pmf(np.broadcast_to(k, (p.shape[0], k.size))).mean(axis=0)
+
+
+_NEWTON_STEPS = 12  # damped Newton from mu = logit(m) - tau w'z: residual below 3e-15 in
+# 20000 random cases (tau |N(0, 1.5)|, z N(0, 1), logit(m) N(-1, 3), 10 groups)
+
+
+def _solve_mu(logit_m, tau, z, logw):
+    """mu with logit(sum_g w_g expit(mu + tau z_g)) = logit_m, by damped Newton steps (each
+    at most 3 on the logit scale) unrolled in the graph, so that gradients flow through it."""
+    import pytensor.tensor as pt
+
+    mu = logit_m - tau * pt.dot(pt.exp(logw), z)
+    for _ in range(_NEWTON_STEPS):
+        eta = mu + tau * z
+        log_m = pt.logsumexp(logw - pt.softplus(-eta))
+        log_1m = pt.logsumexp(logw - pt.softplus(eta))
+        log_slope = pt.logsumexp(logw - pt.softplus(-eta) - pt.softplus(eta))
+        step = (log_m - log_1m - logit_m) * pt.exp(log_m + log_1m - log_slope)
+        mu = mu - pt.clip(step, -3.0, 3.0)
+    return mu
