@@ -3,7 +3,7 @@
 
 Usage:  .venv/bin/python benchmarks/bench_bayes.py [--draws 1000] [--tune 1000] [--chains 4]
             [--models beta_binomial logit_normal] [--samplers pymc nutpie] [--runs 2]
-            [--fresh-cache]
+            [--fresh-cache] [--totals]
 
 Per model family, the same posterior three ways, each with fixed seeds:
 
@@ -35,6 +35,12 @@ hyperparameters (beta-binomial: mu = a / (a + b) and kappa = a + b, computed fro
 model's draws of a and b; logit-normal: mu and tau), posterior means (the sides should agree),
 min bulk ESS per second of wall time, divergences, and binfer / plain ratios of wall time and
 ESS/s (the issue's goals: at most 0.25 x and at least 3 x).
+
+``--totals`` also times binfer's ``TotalsModel`` (no plain counterpart exists: PyMC has no
+Poisson-binomial likelihood) on the issue's design: T = 200 totals of 10 groups of 200 trials
+(constant design, p_g uniform in (0.1, 0.4), ``default_rng(3)``), a default fit (``--chains``
+x (``--tune`` + ``--draws``), log-likelihood included) with each sampler, against the 60 s
+goal.
 """
 
 from __future__ import annotations
@@ -67,6 +73,7 @@ def parse():
                     default=["pymc", "nutpie"], help="binfer's samplers (plain: PyMC's NUTS)")
     ap.add_argument("--runs", type=int, default=2, help="timed runs of each (same seed)")
     ap.add_argument("--seed", type=int, default=20261126)
+    ap.add_argument("--totals", action="store_true", help="also time TotalsModel")
     ap.add_argument("--fresh-cache", action="store_true",
                     help="an empty temporary PyTensor cache (C and numba), so run 1 is cold")
     return ap.parse_args()
@@ -244,6 +251,35 @@ def main() -> None:
     print("load average (1, 5, 15 min) at the end: "
           + ", ".join(f"{x:.2f}" for x in os.getloadavg()), file=sys.stderr)
     report(rows, args)
+    if args.totals:
+        totals_timing(samplers, args)
+
+
+def totals_timing(samplers, args) -> None:
+    """A default TotalsModel fit on the issue's design, per sampler, against 60 s."""
+    from binfer import bayes
+
+    rng = np.random.default_rng(3)
+    trials = np.full(10, 200)
+    y = rng.binomial(np.broadcast_to(trials, (200, 10)), rng.uniform(0.1, 0.4, 10)).sum(axis=1)
+    print("\nTotalsModel, T = 200 totals of 10 x 200 trials:")
+    print("| sampler | wall s | x the 60 s goal | leapfrog steps / iteration | bulk ESS mu, tau "
+          "| divergences |")
+    print("|---|---|---|---|---|---|")
+    for sampler in samplers:
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = bayes.TotalsModel(totals=y, trials=trials)
+            idata = model.fit(draws=args.draws, tune=args.tune, chains=args.chains,
+                              random_seed=args.seed, sampler=sampler, progress=False)
+        wall = time.perf_counter() - t0
+        st = idata.sample_stats
+        steps = float(st["n_steps"].mean()) if "n_steps" in st else float("nan")
+        table = model.summary(["mu", "tau"])
+        ess = ", ".join(f"{v:.0f}" for v in table["ess_bulk"])
+        print(f"| {sampler} | {wall:.1f} | {wall / 60:.2f} | {steps:.1f} | {ess} | "
+              f"{int(st['diverging'].values.sum())} |", flush=True)
 
 
 if __name__ == "__main__":

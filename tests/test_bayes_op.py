@@ -90,3 +90,31 @@ def test_impossible_total_is_minus_infinity():
     logp, _, _ = compiled(op)(np.array([0.3, 1.0, 0.5]), k)
     assert logp[1] == -np.inf  # group 1 always succeeds: 0 is impossible
     assert np.isfinite(logp[0])
+
+
+def test_mean_solve_op_value_gradient_and_numba():
+    from scipy import special
+
+    from binfer.bayes._op import solve_mean_logit_op
+
+    rng = np.random.default_rng(4)
+    logw = np.log(rng.dirichlet(np.ones(6)))
+    op = solve_mean_logit_op(logw)
+    ab, z = pt.dvector("ab"), pt.dvector("z")
+    mu = op(ab, z)[0]
+    outs = [mu, *pytensor.grad(mu, [ab, z])]
+    c_fn = pytensor.function([ab, z], outs)
+    nb_fn = pytensor.function([ab, z], outs, mode="NUMBA")
+    for logit_m, tau in [(-1.3, 0.7), (4.0, 2.5), (-9.0, 0.01), (0.2, 5.0)]:
+        zz = rng.standard_normal(6)
+        got = c_fn([logit_m, tau], zz)
+        m = np.exp(logw) @ special.expit(got[0] + tau * zz)
+        assert special.logit(m) == pytest.approx(logit_m, abs=1e-12)
+        for x, y in zip(got, nb_fn([logit_m, tau], zz), strict=True):
+            np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-14)
+        # implicit-function gradient against central differences of the solve
+        h = 1e-6
+        fd_tau = (c_fn([logit_m, tau + h], zz)[0] - c_fn([logit_m, tau - h], zz)[0]) / (2 * h)
+        assert got[1][1] == pytest.approx(fd_tau, rel=1e-6, abs=1e-9)
+    verify_grad(lambda ab, z: op(ab, z)[0], [np.array([-0.5, 0.8]), rng.standard_normal(6)],
+                rng=np.random.default_rng(5))

@@ -11,9 +11,16 @@ one registered with PyTensor's numba dispatch, which calls the core's compiled k
 so nutpie's numba backend runs the whole log-density compiled instead of falling back to
 object mode. Both evaluate each distinct (design row, total) once when ``k`` is the data the Op
 was built for (a constant design has far fewer distinct totals than replicates).
+
+``SolveMeanLogit(logw)((logit_m, tau), z)`` is the TotalsModel's change of variables: the mu
+with logit(sum_g w_g expit(mu + tau z_g)) = logit_m, by damped Newton steps in one compiled
+function (also registered with the numba dispatch), its gradient by the implicit function
+theorem rather than through the iterations.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import njit
@@ -183,3 +190,121 @@ def poisson_binomial_logpmf_op(trials, observed=None):
     if _OP_CLASS is None:
         _OP_CLASS = _make_op_class()
     return _OP_CLASS(trials, observed)
+
+
+# --------------------------------------------------------------------------- the mean solve
+_NEWTON_STEPS = 12  # damped Newton from mu = logit(m) - tau w'z: residual below 3e-15 in
+# 20000 random cases (tau |N(0, 1.5)|, z N(0, 1), logit(m) N(-1, 3), 10 groups)
+
+
+@njit(cache=True, error_model="numpy")
+def _log_expit(x):
+    """log expit(x) = -softplus(-x), without overflow."""
+    return -(max(-x, 0.0) + math.log1p(math.exp(-abs(x))))
+
+
+@njit(cache=True, error_model="numpy")
+def _lse(x):
+    top = x.max()
+    if top == -np.inf:
+        return top
+    return top + math.log(np.exp(x - top).sum())
+
+
+@njit(cache=True, error_model="numpy")
+def solve_mu(ab, z, logw):
+    """mu with logit(sum_g w_g expit(mu + tau z_g)) = logit_m for ab = (logit_m, tau): damped
+    Newton steps (each at most 3 on the logit scale), as a length-1 array."""
+    logit_m, tau = ab[0], ab[1]
+    G = z.shape[0]
+    mu = logit_m
+    for g in range(G):
+        mu -= tau * math.exp(logw[g]) * z[g]
+    a = np.empty(G)
+    b = np.empty(G)
+    c = np.empty(G)
+    for _ in range(_NEWTON_STEPS):
+        for g in range(G):
+            eta = mu + tau * z[g]
+            a[g] = logw[g] + _log_expit(eta)
+            b[g] = logw[g] + _log_expit(-eta)
+            c[g] = a[g] + _log_expit(-eta)
+        log_m, log_1m = _lse(a), _lse(b)
+        step = (log_m - log_1m - logit_m) * math.exp(log_m + log_1m - _lse(c))
+        mu -= min(max(step, -3.0), 3.0)
+    out = np.empty(1)
+    out[0] = mu
+    return out
+
+
+def _make_solve_class():
+    import pytensor.tensor as pt
+    from pytensor.graph.basic import Apply
+    from pytensor.graph.op import Op
+
+    class SolveMeanLogit(Op):
+        """mu (a length-1 vector) from ab = (logit_m, tau) and z, for fixed log weights."""
+
+        __props__ = ("logw",)
+
+        def __init__(self, logw):
+            self.logw = tuple(float(v) for v in logw)
+            self._logw = np.asarray(self.logw)
+
+        def make_node(self, ab, z):
+            ab = pt.as_tensor_variable(ab).astype("float64")
+            z = pt.as_tensor_variable(z).astype("float64")
+            return Apply(self, [ab, z], [pt.tensor(dtype="float64", shape=(1,))])
+
+        def perform(self, node, inputs, output_storage):
+            ab, z = inputs
+            output_storage[0][0] = solve_mu(np.ascontiguousarray(ab),
+                                            np.ascontiguousarray(z), self._logw)
+
+        def infer_shape(self, fgraph, node, shapes):
+            return [(1,)]
+
+        def grad(self, inputs, output_grads):
+            # implicit differentiation of h = logit(M) - logit_m = 0, M = sum_g w_g expit(eta_g):
+            # dmu/dlogit_m = M (1 - M) / S, dmu/dtau = -sum_g s_g z_g / S,
+            # dmu/dz_g = -tau s_g / S, with s_g = w_g expit(eta_g) expit(-eta_g), S = sum s_g
+            ab, z = inputs
+            (g_mu,) = output_grads
+            mu = self(ab, z)[0]
+            tau = ab[1]
+            eta = mu + tau * z
+            logw = pt.constant(self._logw)
+            log_s = logw - pt.softplus(-eta) - pt.softplus(eta)
+            log_big_s = pt.logsumexp(log_s)
+            share = pt.exp(log_s - log_big_s)
+            log_m = pt.logsumexp(logw - pt.softplus(-eta))
+            log_1m = pt.logsumexp(logw - pt.softplus(eta))
+            d_logit_m = pt.exp(log_m + log_1m - log_big_s)
+            d_tau = -pt.dot(share, z)
+            g = g_mu[0]
+            return [pt.stack([g * d_logit_m, g * d_tau]), -g * tau * share]
+
+    from pytensor.link.numba.dispatch import numba_funcify
+
+    @numba_funcify.register(SolveMeanLogit)
+    def _funcify(op, node=None, **kwargs):
+        logw = op._logw
+
+        @njit
+        def solve_mean_logit(ab, z):
+            return solve_mu(ab, z, logw)
+
+        return solve_mean_logit
+
+    return SolveMeanLogit
+
+
+_SOLVE_CLASS = None
+
+
+def solve_mean_logit_op(logw):
+    """An Op solving mu from (logit_m, tau) and z for the groups' log weights ``logw``."""
+    global _SOLVE_CLASS
+    if _SOLVE_CLASS is None:
+        _SOLVE_CLASS = _make_solve_class()
+    return _SOLVE_CLASS(logw)

@@ -10,7 +10,7 @@ import numpy as np
 from .._data import replicate_totals
 from ._base import BayesModel, posterior_array
 from ._logit_normal import _positive
-from ._op import poisson_binomial_logpmf_op
+from ._op import poisson_binomial_logpmf_op, solve_mean_logit_op
 
 
 class TotalsModel(BayesModel):
@@ -54,12 +54,13 @@ class TotalsModel(BayesModel):
     show as a high R-hat for ``p`` while ``mu`` and ``tau`` mix. A design that varies across
     replicates identifies each p_g.
 
-    Sampling cost: many totals pin the design-weighted mean probability far more tightly
-    than anything else, and in (mu, tau, z) that constraint is a thin curved ridge, so NUTS
-    takes small steps and deep trees. Measured (2026-11-26, 2 busy cores): T = 200 totals of
-    10 groups of 200 trials, one chain of 200 + 100 iterations, tree depth 9.1 (591 steps an
-    iteration), step size 0.010, 112 s; a default fit (4 chains of 1000 + 1000) takes tens of
-    minutes. Small designs (the validation's 20 totals of 2 groups) sample in seconds.
+    Sampling: many totals pin the design-weighted mean probability far more tightly than
+    anything else, a thin curved ridge in (mu, tau, z) on which NUTS took 591 leapfrog steps an
+    iteration (T = 200 totals of 10 groups of 200 trials). The model therefore samples
+    ``logit_m`` and solves mu from it (a compiled Newton solve whose gradient comes from the
+    implicit function theorem; an exact change of variables, with the Jacobian in mu's prior):
+    13 steps an iteration, and a default fit on that design in 50 s with PyMC's NUTS and 23 s
+    with nutpie (2 cores, 2026-11-26; ``benchmarks/bench_bayes.py --totals``).
 
     References
     ----------
@@ -113,7 +114,8 @@ class TotalsModel(BayesModel):
             # (mu, tau, z). So logit(m) is sampled and mu solved from it: an exact change of
             # variables, whose Jacobian |d mu / d logit(m)| joins mu's prior below.
             logit_m = pm.Flat("logit_m")
-            mu = pm.Deterministic("mu", _solve_mu(logit_m, tau, z, logw))
+            solve = solve_mean_logit_op(logw)
+            mu = pm.Deterministic("mu", solve(pt.stack([logit_m, tau]), z)[0])
             eta = mu + tau * z
             log_m, log_1m = (pt.logsumexp(logw - pt.softplus(-s * eta)) for s in (1.0, -1.0))
             log_slope = pt.logsumexp(logw - pt.softplus(-eta) - pt.softplus(eta))
@@ -149,22 +151,3 @@ class TotalsModel(BayesModel):
         members = PoissonBinomial(p, np.broadcast_to(trials, p.shape))
         return members.pmf(np.broadcast_to(k, (p.shape[0], k.size))).mean(axis=0)
 
-
-_NEWTON_STEPS = 12  # damped Newton from mu = logit(m) - tau w'z: residual below 3e-15 in
-# 20000 random cases (tau |N(0, 1.5)|, z N(0, 1), logit(m) N(-1, 3), 10 groups)
-
-
-def _solve_mu(logit_m, tau, z, logw):
-    """mu with logit(sum_g w_g expit(mu + tau z_g)) = logit_m, by damped Newton steps (each
-    at most 3 on the logit scale) unrolled in the graph, so that gradients flow through it."""
-    import pytensor.tensor as pt
-
-    mu = logit_m - tau * pt.dot(pt.exp(logw), z)
-    for _ in range(_NEWTON_STEPS):
-        eta = mu + tau * z
-        log_m = pt.logsumexp(logw - pt.softplus(-eta))
-        log_1m = pt.logsumexp(logw - pt.softplus(eta))
-        log_slope = pt.logsumexp(logw - pt.softplus(-eta) - pt.softplus(eta))
-        step = (log_m - log_1m - logit_m) * pt.exp(log_m + log_1m - log_slope)
-        mu = mu - pt.clip(step, -3.0, 3.0)
-    return mu
