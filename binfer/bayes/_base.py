@@ -188,8 +188,7 @@ class BayesModel:
         model = self.pymc_model
         kwargs = dict(draws=draws, tune=tune, chains=chains, random_seed=seed,
                       progressbar=progress, nuts_sampler=nuts, compute_convergence_checks=False,
-                      model=model)
-        kwargs["target_accept"] = target_accept
+                      model=model, target_accept=target_accept)
         if nuts == "pymc":
             kwargs["cores"] = min(chains, os.cpu_count() or 1)
         kwargs.update(sample_kwargs)
@@ -218,14 +217,12 @@ class BayesModel:
                 problems.append(f"{div} divergent transitions: raise target_accept (now "
                                 f"{target_accept}) toward 0.99, or reparametrise")
         if chains > 1:
-            rhat = az.rhat(post[names])
-            worst, where = _worst(rhat, max)
+            worst, where = _worst(az.rhat(post[names]), largest=True)
             if worst > _RHAT_MAX:
                 problems.append(f"R-hat {worst:.3f} > {_RHAT_MAX} ({where}): the chains "
                                 "disagree; run longer (tune=, draws=) or check the model")
         for method in ("bulk", "tail"):
-            ess = az.ess(post[names], method=method)
-            worst, where = _worst(ess, min)
+            worst, where = _worst(az.ess(post[names], method=method), largest=False)
             if worst < _ESS_PER_CHAIN * chains:
                 problems.append(f"{method} ESS {worst:.0f} < {_ESS_PER_CHAIN * chains} "
                                 f"({_ESS_PER_CHAIN} per chain; {where}): draw more (draws=) "
@@ -272,8 +269,8 @@ class BayesModel:
             x = np.asarray(ds[v].values, dtype=np.float64)
             flat = x.reshape(x.shape[0] * x.shape[1], -1)
             extra = [d for d in ds[v].dims if d not in ("chain", "draw")]
-            labels = ([x.item() if isinstance(x, np.generic) else x
-                       for x in ds[v][extra[0]].values] if extra else [None])
+            labels = ([u.item() if isinstance(u, np.generic) else u
+                       for u in ds[v][extra[0]].values] if extra else [None])
             qs = np.quantile(flat, [lo, 0.5, hi], axis=0)
             for j, label in enumerate(labels):
                 row = {"parameter": v, "label": label, "mean": flat[:, j].mean(),
@@ -350,15 +347,14 @@ def _pct(q: float) -> str:
     return f"{100 * q:.10g}"
 
 
-def _worst(ds, pick) -> tuple[float, str]:
-    """The worst value of a per-variable diagnostic Dataset, and where it is."""
-    best_val, best_where = None, ""
+def _worst(ds, *, largest: bool) -> tuple[float, str]:
+    """The largest (or smallest) value of a per-variable diagnostic Dataset, and where."""
+    worst, where = np.nan, ""
     for name, da in ds.data_vars.items():
         vals = np.asarray(da.values, dtype=np.float64).reshape(-1)
         if not vals.size or np.isnan(vals).all():
             continue
-        i = int(np.nanargmax(vals) if pick is max else np.nanargmin(vals))
-        where = name if vals.size == 1 else f"{name}[{i}]"
-        if best_val is None or pick(vals[i], best_val) == vals[i] and vals[i] != best_val:
-            best_val, best_where = float(vals[i]), where
-    return (best_val if best_val is not None else np.nan), best_where
+        i = int(np.nanargmax(vals) if largest else np.nanargmin(vals))
+        if np.isnan(worst) or (vals[i] > worst if largest else vals[i] < worst):
+            worst, where = float(vals[i]), name if vals.size == 1 else f"{name}[{i}]"
+    return worst, where

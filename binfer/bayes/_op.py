@@ -25,15 +25,14 @@ import math
 import numpy as np
 from numba import njit
 
-from ..core._batch import batch_eval, evaluate
+from ..core._batch import _resolve, batch_eval, evaluate
 
 
 @njit(cache=True, error_model="numpy")
 def _logpmf_jac(p, counts, k, rows, inverse):
     """(log P(Y_t = k_t) (T,), Jacobian (T, G)) evaluating the rows ``rows`` of (counts, k)
-    and spreading them back by ``inverse``. Gradients the kernel's grid could not resolve
-    (NaN at extreme p) come from n_g [P_g(k - 1) - P_g(k)] / P(k), P_g without one trial of
-    g, as in the core's ``evaluate``."""
+    and spreading them back by ``inverse``; gradients at extreme p that the kernel's grid
+    could not resolve are completed by the core's own ``_resolve``, as in ``evaluate``."""
     T = inverse.shape[0]
     R = rows.shape[0]
     G = p.shape[0]
@@ -49,26 +48,7 @@ def _logpmf_jac(p, counts, k, rows, inverse):
     out = np.empty((3, R, 1))
     grad = np.empty((R, 1, G))
     batch_eval(P, C, K, False, True, out, grad, 0, R)
-    one_p = np.empty((1, G))
-    one_c = np.empty((1, G))
-    two_k = np.empty((1, 2))
-    two_out = np.empty((3, 1, 2))
-    dummy = np.empty((1, 1, 1))
-    for r in range(R):
-        lp = out[0, r, 0]
-        for g in range(G):
-            if not np.isnan(grad[r, 0, g]) or lp == -np.inf or C[r, g] <= 0.0 \
-                    or p[g] <= 0.0 or p[g] >= 1.0:
-                continue
-            for h in range(G):
-                one_p[0, h] = p[h]
-                one_c[0, h] = C[r, h]
-            one_c[0, g] -= 1.0
-            two_k[0, 0] = K[r, 0] - 1.0
-            two_k[0, 1] = K[r, 0]
-            batch_eval(one_p, one_c, two_k, False, False, two_out, dummy, 0, 1)
-            grad[r, 0, g] = C[r, g] * (np.exp(two_out[0, 0, 0] - lp)
-                                       - np.exp(two_out[0, 0, 1] - lp))
+    _resolve(P, C, K, out[0], grad)
     logp = np.empty(T)
     jac = np.empty((T, G))
     for t in range(T):

@@ -523,22 +523,35 @@ def evaluate(p: np.ndarray, counts: np.ndarray, k: np.ndarray, *, tails: bool = 
     return out, (g_out if grad else None)
 
 
-def _resolve(p, counts, k, logpmf, grad) -> None:
+@njit(cache=True, error_model="numpy")
+def _resolve(p, counts, k, logpmf, grad):
     """Gradients the grid could not resolve (NaN where P(k) > 0 and the group has trials
     with 0 < p < 1: a term far below the tilted maximum, met only at extreme p such as
     1e-300), from their definition n_g [P_g(k - 1) - P_g(k)] / P(k) with P_g the member without
-    one trial of g, each value on its own grid (one more batch of values)."""
-    bad = np.isnan(grad) & (logpmf > -np.inf)[:, :, None]
-    bad &= ((counts > 0) & (p > 0) & (p < 1))[:, None, :]
-    if not bad.any():
-        return
-    b, i, g = np.nonzero(bad)
-    p2 = p[b]
-    c2 = counts[b].copy()
-    c2[np.arange(b.size), g] -= 1.0
-    kk = np.stack([k[b, i] - 1.0, k[b, i]], axis=1)
-    out = np.empty((3, b.size, 2))
-    batch_eval(p2, c2, kk, False, False, out, np.empty((1, 1, 1)), 0, b.size)
-    with np.errstate(over="ignore"):
-        grad[b, i, g] = counts[b, g] * (np.exp(out[0, :, 0] - logpmf[b, i])
-                                       - np.exp(out[0, :, 1] - logpmf[b, i]))
+    one trial of g, each value on its own grid. Compiled, so that compiled callers (the
+    PyTensor Op's numba implementation in ``binfer.bayes._op``) share it."""
+    B, K = logpmf.shape
+    G = p.shape[1]
+    one_p = np.empty((1, G))
+    one_c = np.empty((1, G))
+    two_k = np.empty((1, 2))
+    two_out = np.empty((3, 1, 2))
+    dummy = np.empty((1, 1, 1))
+    for b in range(B):
+        for i in range(K):
+            lp = logpmf[b, i]
+            if lp == -np.inf:
+                continue
+            for g in range(G):
+                if not np.isnan(grad[b, i, g]) or counts[b, g] <= 0.0 or p[b, g] <= 0.0 \
+                        or p[b, g] >= 1.0:
+                    continue
+                for h in range(G):
+                    one_p[0, h] = p[b, h]
+                    one_c[0, h] = counts[b, h]
+                one_c[0, g] -= 1.0
+                two_k[0, 0] = k[b, i] - 1.0
+                two_k[0, 1] = k[b, i]
+                batch_eval(one_p, one_c, two_k, False, False, two_out, dummy, 0, 1)
+                grad[b, i, g] = counts[b, g] * (np.exp(two_out[0, 0, 0] - lp)
+                                                - np.exp(two_out[0, 0, 1] - lp))

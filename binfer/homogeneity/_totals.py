@@ -37,6 +37,7 @@ _FTOL, _GTOL = 1e-10, 1e-6  # L-BFGS-B's tolerances on the mean log-likelihood p
 _ZERO = 1e-8
 # Log-likelihoods within this of the best count as the same optimum.
 _SAME = 1e-6
+_BOOTSTRAP_METHOD = "binomial vs Poisson-binomial LRT (totals only), parametric bootstrap"
 _CHUNK = 25  # bootstrap resamples per task (fixed: the results do not depend on the executor)
 
 
@@ -457,23 +458,20 @@ def binomial_vs_poisson_binomial(
                                "binomial vs Poisson-binomial LRT (totals only), 50:50 mixture "
                                "of chi2_0 and chi2_1", note=fit_note, n_resamples=0, **common)
     if stat == 0:  # every resample's statistic is >= 0: p = 1 without refitting
-        return TotalsLRTResult(0.0, 1.0, None,
-                               "binomial vs Poisson-binomial LRT (totals only), parametric "
-                               "bootstrap", pvalue_mcse=0.0,
+        return TotalsLRTResult(0.0, 1.0, None, _BOOTSTRAP_METHOD, pvalue_mcse=0.0,
                                note=f"{fit_note}; the statistic is 0, so every one of the "
                                f"{n_resamples} bootstrap resamples reaches it: p = 1 exactly, "
                                "without refitting", n_resamples=n_resamples, **common)
     sizes = [min(_CHUNK, n_resamples - i * _CHUNK) for i in range(n_chunks)]
     threshold = max(stat * _ALMOST_ONE, _ZERO)
-    args = (n_total, np.ascontiguousarray(n), constant, order, classes, pbar, 1, threshold)
+    args = (n_total, np.ascontiguousarray(n), constant, order, classes, pbar)
     bar = _batches(n_resamples, _CHUNK, progress, "bootstrap refits")
     if executor is None:
         boot = []
         for size, seed in zip(bar, chunk_seeds, strict=True):
-            boot.append(_boot_chunk(size, seed, *args[:-2], n_threads=None,
-                                    stop_above=threshold))
+            boot.append(_boot_chunk(size, seed, *args, n_threads=None, stop_above=threshold))
     else:
-        futures = [executor.submit(_boot_chunk, size, seed, *args)
+        futures = [executor.submit(_boot_chunk, size, seed, *args, stop_above=threshold)
                    for size, seed in zip(sizes, chunk_seeds, strict=True)]
         boot = [f.result() for f, _ in zip(futures, bar, strict=True)]
     boot = np.concatenate(boot)
@@ -484,7 +482,5 @@ def binomial_vs_poisson_binomial(
     note = (f"{fit_note}; parametric bootstrap under H0 with {n_resamples} resamples "
             f"(statistic 0 in {100 * share0:.0f}% of them; {hits} reached the observed one, "
             "each refit stopping as soon as it did)")
-    return TotalsLRTResult(stat, pvalue, None,
-                           "binomial vs Poisson-binomial LRT (totals only), parametric "
-                           "bootstrap", pvalue_mcse=mcse, note=note, n_resamples=n_resamples,
-                           **common)
+    return TotalsLRTResult(stat, pvalue, None, _BOOTSTRAP_METHOD, pvalue_mcse=mcse, note=note,
+                           n_resamples=n_resamples, **common)
