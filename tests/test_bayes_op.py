@@ -118,3 +118,26 @@ def test_mean_solve_op_value_gradient_and_numba():
         assert got[1][1] == pytest.approx(fd_tau, rel=1e-6, abs=1e-9)
     verify_grad(lambda ab, z: op(ab, z)[0], [np.array([-0.5, 0.8]), rng.standard_normal(6)],
                 rng=np.random.default_rng(5))
+
+
+@pytest.mark.parametrize(("n", "p"), [(5 * 10**8, 0.3), (2, 1e-300), (3, 1 - 1e-12), (1, 0.5)])
+def test_edges_against_the_binomial(n, p):
+    # two groups sharing p: the total is Bin(2n, p), its log-PMF in mpmath (scipy's binom is
+    # off by 3e-6 at a billion trials); k at 0, the mean and N, up to a billion trials and p
+    # within 1e-300 of 0
+    mpmath.mp.dps = 40
+    N = 2 * n
+    k = np.array([0.0, np.floor(N * p), float(N)])
+    trials = np.full((3, 2), n)
+    op = poisson_binomial_logpmf_op(trials, k)
+    logp, jac, _ = compiled(op)(np.array([p, p]), k)
+    q = mpmath.mpf(p)
+    want = [float(mpmath.loggamma(N + 1) - mpmath.loggamma(j + 1) - mpmath.loggamma(N - j + 1)
+                  + j * mpmath.log(q) + (N - j) * mpmath.log1p(-q)) for j in k.astype(int)]
+    np.testing.assert_allclose(logp, want, rtol=1e-12)
+    # d/dp log Bin(k; N, p) = k/p - (N - k)/(1 - p), shared equally by the two groups; at
+    # the mean the two terms cancel, so the error is held to 1e-15 of their size there
+    for row, j in zip(jac, k.astype(int), strict=True):
+        terms = j / q - (N - j) / (1 - q)
+        scale = float(j / q + (N - j) / (1 - q)) / 2
+        np.testing.assert_allclose(row, float(terms) / 2, rtol=1e-6, atol=1e-15 * scale)
