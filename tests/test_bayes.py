@@ -56,24 +56,51 @@ def _mp_bb(k, n, mu, kappa):
                  + mpmath.log(mpmath.rf(b, n - k)) - mpmath.log(mpmath.rf(a + b, n)))
 
 
+def _mp_bb_lm_lk(k, n, lm, lk):
+    """log BB in mpmath as a function of (logit mu, log kappa), for derivatives."""
+    kappa = mpmath.exp(lk)
+    mu = 1 / (1 + mpmath.exp(-lm))
+    a, b = kappa * mu, kappa * (1 - mu)
+    return (mpmath.log(mpmath.binomial(n, k)) + mpmath.log(mpmath.rf(a, k))
+            + mpmath.log(mpmath.rf(b, n - k)) - mpmath.log(mpmath.rf(a + b, n)))
+
+
+KK = np.array([0.0, 1, 4, 8, 9, 20, 52, 3000, 0])
+NN = np.array([20.0, 20, 14, 30, 30, 52, 52, 10000, 0])
+
+
 @pytest.mark.parametrize("kappa", [1e-3, 0.7, 15.0, 9e3, 1.1e4, 1e6, 1e10, 1e15, 1e30])
-def test_beta_binomial_logp_matches_mpmath_at_any_concentration(kappa):
-    import pytensor
-    import pytensor.tensor as pt
+@pytest.mark.parametrize("mu", [0.14, 1e-6, 1 - 1e-9])
+def test_beta_binomial_logp_and_gradient_match_mpmath_at_any_concentration(kappa, mu):
+    from scipy import special
 
-    from binfer.bayes._logp import beta_binomial_logp
+    from binfer.bayes._logp import beta_binomial_logp_grad
 
-    k, n = pt.dvector("k"), pt.dvector("n")
-    lm, lk = pt.dscalar("lm"), pt.dscalar("lk")
-    out = beta_binomial_logp(k, n, lm, lk)
-    f = pytensor.function([k, n, lm, lk], [out, pt.grad(out.sum(), [lm, lk])[1]])
-    kk = np.array([0.0, 1, 4, 20, 52, 3000])
-    nn = np.array([20.0, 20, 14, 52, 52, 10000])
-    mu = 0.14
-    got, dlk = f(kk, nn, np.log(mu / (1 - mu)), np.log(kappa))
-    want = [_mp_bb(int(a), int(b), mu, kappa) for a, b in zip(kk, nn, strict=True)]
-    np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
-    assert np.isfinite(dlk)
+    lchoose = special.gammaln(NN + 1) - special.gammaln(KK + 1) - special.gammaln(NN - KK + 1)
+    lm, lk = float(special.logit(mu)), float(np.log(kappa))
+    got, d_lm, d_lk = beta_binomial_logp_grad(KK, NN, lchoose, lm, lk)
+    mpmath.mp.dps = 60
+    for i, (k, n) in enumerate(zip(KK.astype(int), NN.astype(int), strict=True)):
+        want = float(_mp_bb_lm_lk(k, n, mpmath.mpf(lm), mpmath.mpf(lk)))
+        assert got[i] == pytest.approx(want, rel=1e-11, abs=1e-11)
+        # exact derivatives at 60 digits (mpmath's numerical differentiation)
+        want_lm = float(mpmath.diff(lambda x, k=k, n=n: _mp_bb_lm_lk(k, n, x, mpmath.mpf(lk)),
+                                    lm))
+        want_lk = float(mpmath.diff(lambda x, k=k, n=n: _mp_bb_lm_lk(k, n, mpmath.mpf(lm), x),
+                                    lk))
+        scale = 1.0 + n  # each derivative is a difference of terms of size <= n
+        assert d_lm[i] == pytest.approx(want_lm, abs=1e-12 * scale)
+        assert d_lk[i] == pytest.approx(want_lk, abs=1e-12 * scale)
+
+
+def test_digamma_matches_scipy():
+    from scipy import special
+
+    from binfer.bayes._logp import _digamma
+
+    x = np.concatenate([np.geomspace(1e-8, 1e8, 400), np.linspace(0.5, 30, 300)])
+    got = np.array([_digamma(v) for v in x])
+    np.testing.assert_allclose(got, special.psi(x), rtol=4e-15, atol=4e-15)
 
 
 # --------------------------------------------------------------------------- fits

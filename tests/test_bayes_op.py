@@ -141,3 +141,40 @@ def test_edges_against_the_binomial(n, p):
         terms = j / q - (N - j) / (1 - q)
         scale = float(j / q + (N - j) / (1 - q)) / 2
         np.testing.assert_allclose(row, float(terms) / 2, rtol=1e-6, atol=1e-15 * scale)
+
+
+# --------------------------------------------------------------------------- beta-binomial Op
+def _bb_function(mode=None):
+    from binfer.bayes._op import beta_binomial_logp_op
+
+    k, n, lc = pt.dvector("k"), pt.dvector("n"), pt.dvector("lc")
+    lm, lk = pt.dscalar("lm"), pt.dscalar("lk")
+    logp = beta_binomial_logp_op()(k, n, lc, lm, lk)[0]
+    return pytensor.function([k, n, lc, lm, lk], [logp, *pytensor.grad(logp.sum(), [lm, lk])],
+                             mode=mode)
+
+
+def test_beta_binomial_op_gradient_numba_and_verify_grad():
+    from scipy import special
+
+    from binfer.bayes._logp import beta_binomial_logp_grad
+    from binfer.bayes._op import beta_binomial_logp_op
+
+    k = np.array([0.0, 3, 7, 12, 40, 1])
+    n = np.array([10.0, 9, 30, 12, 120, 1])
+    lc = special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)
+    c_fn, nb_fn = _bb_function(), _bb_function(mode="NUMBA")
+    for lm, lk in [(-1.8, 2.6), (0.4, -3.0), (5.0, 12.0), (-20.0, 40.0)]:
+        logp, d_lm, d_lk = beta_binomial_logp_grad(k, n, lc, lm, lk)
+        got = c_fn(k, n, lc, lm, lk)
+        np.testing.assert_allclose(got[0], logp, rtol=1e-14)
+        assert got[1] == pytest.approx(d_lm.sum(), rel=1e-13, abs=1e-13)
+        assert got[2] == pytest.approx(d_lk.sum(), rel=1e-13, abs=1e-13)
+        for x, y in zip(got, nb_fn(k, n, lc, lm, lk), strict=True):
+            np.testing.assert_allclose(x, y, rtol=1e-13, atol=1e-13)
+    op = beta_binomial_logp_op()
+    kc, nc, lcc = (pt.constant(v) for v in (k, n, lc))
+    verify_grad(lambda lm, lk: op(kc, nc, lcc, lm, lk)[0].sum(),
+                [np.array(-1.2), np.array(1.5)], rng=np.random.default_rng(6))
+    verify_grad(lambda lm, lk: (op(kc, nc, lcc, lm, lk)[0] ** 2).sum(),
+                [np.array(0.3), np.array(4.0)], rng=np.random.default_rng(7))

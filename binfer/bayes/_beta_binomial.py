@@ -11,7 +11,7 @@ from scipy import special
 from .._data import one_arm
 from ..core._checks import check_choice
 from ._base import BayesModel, add_posterior, posterior_array
-from ._logp import beta_binomial_logp
+from ._op import beta_binomial_logp_op
 
 PRIORS = ("bda3",)
 
@@ -21,6 +21,16 @@ def _random(n, logit_mu, log_kappa, rng=None, size=None):
     theta = rng.beta(kappa * special.expit(logit_mu), kappa * special.expit(-logit_mu),
                      size=size)
     return rng.binomial(n, theta, size=size)
+
+
+def _logp(k, n, logit_mu, log_kappa):
+    """The beta-binomial log-PMF per group, one compiled Op (value and gradient)."""
+    import pytensor.tensor as pt
+
+    lchoose = pt.gammaln(n + 1.0) - pt.gammaln(k + 1.0) - pt.gammaln(n - k + 1.0)
+    # the hyperparameters arrive as length-1 vectors (CustomDist's broadcasting)
+    lm, lk = (pt.as_tensor_variable(v).flatten()[0] for v in (logit_mu, log_kappa))
+    return beta_binomial_logp_op()(k, n, lchoose, lm, lk)[0]
 
 
 class BetaBinomialModel(BayesModel):
@@ -107,9 +117,8 @@ class BetaBinomialModel(BayesModel):
             pm.Deterministic("mu", pm.math.sigmoid(logit_mu))
             pm.Deterministic("kappa", pt.exp(log_kappa))
             n = pt.as_tensor_variable(self.trials.astype(np.float64))
-            pm.CustomDist("events", n, logit_mu, log_kappa,
-                          logp=lambda k, n, lm, lk: beta_binomial_logp(k, n, lm, lk),
-                          random=_random, observed=self.events, dims="group")
+            pm.CustomDist("events", n, logit_mu, log_kappa, logp=_logp, random=_random,
+                          observed=self.events, dims="group")
         return model
 
     def _after(self, idata, rng: np.random.Generator) -> None:

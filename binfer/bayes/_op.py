@@ -16,6 +16,12 @@ was built for (a constant design has far fewer distinct totals than replicates).
 with logit(sum_g w_g expit(mu + tau z_g)) = logit_m, by damped Newton steps in one compiled
 function (also registered with the numba dispatch), its gradient by the implicit function
 theorem rather than through the iterations.
+
+``BetaBinomialLogp`` and ``LogitNormalMarginalLogp`` are the two-hyperparameter models'
+per-group log-likelihoods (the beta-binomial, and the binomial with its logit-normal effect
+integrated out), each one compiled pass giving the values and their derivatives, in place of a
+PyTensor graph of masked branches: the rat-tumour log-density and gradient cost 16 us instead of
+37 us and compile in 0.13 s instead of 0.9 s.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import numpy as np
 from numba import njit
 
 from ..core._batch import _resolve, batch_eval, evaluate
+from ._logp import beta_binomial_logp_grad
 
 
 @njit(cache=True, error_model="numpy")
@@ -288,3 +295,154 @@ def solve_mean_logit_op(logw):
     if _SOLVE_CLASS is None:
         _SOLVE_CLASS = _make_solve_class()
     return _SOLVE_CLASS(logw)
+
+
+# --------------------------------------------------------------------------- beta-binomial
+def _make_beta_binomial_class():
+    import pytensor.tensor as pt
+    from pytensor.gradient import DisconnectedType, grad_not_implemented, grad_undefined
+    from pytensor.graph.basic import Apply
+    from pytensor.graph.op import Op
+
+    class BetaBinomialLogp(Op):
+        """log BB(k_g | n_g, a, b) per group (first output) and its derivatives in logit_mu
+        and log_kappa (second and third), from ``_logp.beta_binomial_logp_grad``."""
+
+        __props__ = ()
+
+        def make_node(self, k, n, lchoose, logit_mu, log_kappa):
+            vecs = [pt.as_tensor_variable(v).astype("float64") for v in (k, n, lchoose)]
+            scal = [pt.as_tensor_variable(v).astype("float64") for v in (logit_mu, log_kappa)]
+            if any(v.ndim != 1 for v in vecs) or any(v.ndim != 0 for v in scal):
+                raise ValueError("k, n and lchoose must be vectors; logit_mu and log_kappa "
+                                 "scalars")
+            return Apply(self, [*vecs, *scal], [pt.dvector(), pt.dvector(), pt.dvector()])
+
+        def perform(self, node, inputs, output_storage):
+            k, n, lchoose, lm, lk = inputs
+            out = beta_binomial_logp_grad(k, n, lchoose, float(lm), float(lk))
+            for storage, value in zip(output_storage, out, strict=True):
+                storage[0] = value
+
+        def infer_shape(self, fgraph, node, shapes):
+            return [shapes[0]] * 3
+
+        def grad(self, inputs, output_grads):
+            k, n, lchoose, lm, lk = inputs
+            _, d_mu, d_kappa = self(*inputs)
+            g_logp, g_mu, g_kappa = output_grads
+            undefined = [grad_undefined(self, i, v) for i, v in enumerate((k, n, lchoose))]
+            if not (isinstance(g_mu.type, DisconnectedType)
+                    and isinstance(g_kappa.type, DisconnectedType)):
+                return [*undefined, grad_not_implemented(self, 3, lm, "second derivatives"),
+                        grad_not_implemented(self, 4, lk, "second derivatives")]
+            if isinstance(g_logp.type, DisconnectedType):
+                return [*undefined, pt.zeros_like(lm), pt.zeros_like(lk)]
+            return [*undefined, pt.dot(g_logp, d_mu), pt.dot(g_logp, d_kappa)]
+
+        def connection_pattern(self, node):
+            return [[True] * 3] * 5
+
+    from pytensor.link.numba.dispatch import numba_funcify
+
+    @numba_funcify.register(BetaBinomialLogp)
+    def _funcify(op, node=None, **kwargs):
+        @njit
+        def beta_binomial_logp(k, n, lchoose, lm, lk):
+            return beta_binomial_logp_grad(k, n, lchoose, lm.item(), lk.item())
+
+        return beta_binomial_logp
+
+    return BetaBinomialLogp
+
+
+_BB_OP = None
+
+
+def beta_binomial_logp_op():
+    """The Op (one instance: it holds no data)."""
+    global _BB_OP
+    if _BB_OP is None:
+        _BB_OP = _make_beta_binomial_class()()
+    return _BB_OP
+
+
+# --------------------------------------------------------------------------- logit-normal
+def _make_logit_normal_class():
+    import pytensor.tensor as pt
+    from pytensor.gradient import DisconnectedType, grad_not_implemented, grad_undefined
+    from pytensor.graph.basic import Apply
+    from pytensor.graph.op import Op
+
+    from ._ln_kernels import log_marginal
+
+    class LogitNormalMarginalLogp(Op):
+        """log of int Bin(k_g | n_g, expit(eta_g + tau z)) phi(z) dz per group (first output)
+        and its derivatives in eta_g and tau (second and third), by adaptive Gauss-Hermite
+        quadrature (``_ln_kernels.log_marginal``) with the Op's nodes."""
+
+        __props__ = ("nodes", "log_weights")
+
+        def __init__(self, nodes, log_weights):
+            self.nodes = tuple(float(v) for v in nodes)
+            self.log_weights = tuple(float(v) for v in log_weights)
+            self._nodes = np.asarray(self.nodes)
+            self._log_weights = np.asarray(self.log_weights)
+
+        def make_node(self, k, n, lchoose, eta, tau):
+            vecs = [pt.as_tensor_variable(v).astype("float64") for v in (k, n, lchoose, eta)]
+            tau = pt.as_tensor_variable(tau).astype("float64")
+            if any(v.ndim != 1 for v in vecs) or tau.ndim != 0:
+                raise ValueError("k, n, lchoose and eta must be vectors; tau a scalar")
+            return Apply(self, [*vecs, tau], [pt.dvector(), pt.dvector(), pt.dvector()])
+
+        def perform(self, node, inputs, output_storage):
+            k, n, lchoose, eta, tau = inputs
+            out = log_marginal(k, n, lchoose, eta, float(tau), self._nodes,
+                               self._log_weights)
+            for storage, value in zip(output_storage, out, strict=True):
+                storage[0] = value
+
+        def infer_shape(self, fgraph, node, shapes):
+            return [shapes[0]] * 3
+
+        def grad(self, inputs, output_grads):
+            k, n, lchoose, eta, tau = inputs
+            _, d_eta, d_tau = self(*inputs)
+            g_logp, g_eta, g_tau = output_grads
+            undefined = [grad_undefined(self, i, v) for i, v in enumerate((k, n, lchoose))]
+            if not (isinstance(g_eta.type, DisconnectedType)
+                    and isinstance(g_tau.type, DisconnectedType)):
+                return [*undefined, grad_not_implemented(self, 3, eta, "second derivatives"),
+                        grad_not_implemented(self, 4, tau, "second derivatives")]
+            if isinstance(g_logp.type, DisconnectedType):
+                return [*undefined, pt.zeros_like(eta), pt.zeros_like(tau)]
+            return [*undefined, g_logp * d_eta, pt.dot(g_logp, d_tau)]
+
+        def connection_pattern(self, node):
+            return [[True] * 3] * 5
+
+    from pytensor.link.numba.dispatch import numba_funcify
+
+    @numba_funcify.register(LogitNormalMarginalLogp)
+    def _funcify(op, node=None, **kwargs):
+        nodes, log_weights = op._nodes, op._log_weights
+
+        @njit
+        def logit_normal_marginal_logp(k, n, lchoose, eta, tau):
+            return log_marginal(k, n, lchoose, eta, tau.item(), nodes, log_weights)
+
+        return logit_normal_marginal_logp
+
+    return LogitNormalMarginalLogp
+
+
+_LN_CLASS = None
+
+
+def logit_normal_marginal_op(nodes, log_weights):
+    """An Op integrating z out with the Gauss-Hermite rule (``nodes``, ``log_weights``)."""
+    global _LN_CLASS
+    if _LN_CLASS is None:
+        _LN_CLASS = _make_logit_normal_class()
+    return _LN_CLASS(nodes, log_weights)
