@@ -140,6 +140,27 @@ def test_logit_normal_with_covariates():
     assert table["label"].iloc[1] == "size"
 
 
+def test_logit_normal_marginal_and_sampled():
+    from scipy import special
+
+    model = bayes.LogitNormalModel(SURGICAL)
+    assert {v.name for v in model.pymc_model.free_RVs} == {"mu", "tau"}
+    idata = quiet_fit(model, random_seed=3)
+    post = idata.posterior
+    assert post["z"].shape == post["p"].shape == (2, 60, 12)
+    assert list(post["p"]["group"].values) == list(model.labels)
+    eta = post["mu"].values[..., None] + post["tau"].values[..., None] * post["z"].values
+    np.testing.assert_allclose(post["p"].values, special.expit(eta), rtol=1e-12)
+    again = quiet_fit(bayes.LogitNormalModel(SURGICAL), random_seed=3)
+    np.testing.assert_array_equal(again.posterior["z"].values, post["z"].values)
+    assert idata.log_likelihood["events"].shape == (2, 60, 12)
+    assert model.ppc()["p_lower"].between(0, 1).all()
+    sampled = bayes.LogitNormalModel(SURGICAL, marginalize=False)
+    assert {v.name for v in sampled.pymc_model.free_RVs} == {"mu", "tau", "z"}
+    idata = quiet_fit(sampled, random_seed=3)
+    assert idata.posterior["p"].shape == (2, 60, 12)
+
+
 def test_meta_analysis_outputs():
     idata = quiet_fit(bayes.MetaAnalysisModel(BLOCKERS), random_seed=2, log_likelihood=False)
     assert "log_likelihood" not in idata.groups()
@@ -194,6 +215,7 @@ def test_nutpie_sampler_when_installed():
     (lambda: bayes.LogitNormalModel(SURGICAL.assign(x=[1.0] * 11 + [np.nan]), covariates="x"),
      r"column 'x', row 11 .*missing"),
     (lambda: bayes.LogitNormalModel(SURGICAL, tau_sd=0), r"tau_sd must be a positive"),
+    (lambda: bayes.LogitNormalModel(SURGICAL, marginalize="yes"), r"marginalize must be True"),
     (lambda: bayes.MetaAnalysisModel(SURGICAL), r"events_treat"),
 ])
 def test_bad_input(make, match):

@@ -178,3 +178,36 @@ def test_beta_binomial_op_gradient_numba_and_verify_grad():
                 [np.array(-1.2), np.array(1.5)], rng=np.random.default_rng(6))
     verify_grad(lambda lm, lk: (op(kc, nc, lcc, lm, lk)[0] ** 2).sum(),
                 [np.array(0.3), np.array(4.0)], rng=np.random.default_rng(7))
+
+
+# --------------------------------------------------------------------------- logit-normal Op
+def test_logit_normal_op_gradient_numba_and_verify_grad():
+    from scipy import special
+
+    from binfer.bayes._ln_kernels import log_marginal
+    from binfer.bayes._op import logit_normal_marginal_op
+
+    k = np.array([0.0, 3, 7, 12, 40])
+    n = np.array([10.0, 9, 30, 12, 120])
+    lc = special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)
+    op = logit_normal_marginal_op()
+    eta, tau = pt.dvector("eta"), pt.dscalar("tau")
+    logp = op(pt.constant(k), pt.constant(n), pt.constant(lc), eta, tau)[0]
+    outs = [logp, *pytensor.grad(logp.sum(), [eta, tau])]
+    c_fn = pytensor.function([eta, tau], outs)
+    nb_fn = pytensor.function([eta, tau], outs, mode="NUMBA")
+    rng = np.random.default_rng(8)
+    for t in (0.0, 0.3, 1.5, 6.0):
+        e = rng.normal(-1.0, 1.5, k.size)
+        want, d_eta, d_tau = log_marginal(k, n, lc, e, t)
+        got = c_fn(e, t)
+        np.testing.assert_allclose(got[0], want, rtol=1e-14)
+        np.testing.assert_allclose(got[1], d_eta, rtol=1e-14)
+        assert got[2] == pytest.approx(d_tau.sum(), rel=1e-13, abs=1e-13)
+        for x, y in zip(got, nb_fn(e, t), strict=True):
+            np.testing.assert_allclose(x, y, rtol=1e-13, atol=1e-13)
+    kc, nc, lcc = (pt.constant(v) for v in (k, n, lc))
+    verify_grad(lambda e, t: op(kc, nc, lcc, e, t)[0].sum(),
+                [rng.normal(-1.0, 1.0, k.size), np.array(0.8)], rng=np.random.default_rng(9))
+    verify_grad(lambda e, t: (op(kc, nc, lcc, e, t)[0] ** 2).sum(),
+                [rng.normal(0.5, 1.0, k.size), np.array(2.5)], rng=np.random.default_rng(10))

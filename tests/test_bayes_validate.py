@@ -79,10 +79,12 @@ def test_beta_binomial_against_integration(dataset):
     assert not failures, "; ".join(failures)
 
 
+@pytest.mark.parametrize("marginalize", [True, False])
 @pytest.mark.parametrize("dataset", ["rat_tumors", "surgical"])
-def test_logit_normal_against_integration(dataset):
+def test_logit_normal_against_integration(dataset, marginalize):
+    # z integrated out by quadrature and drawn afterwards, or sampled: the same posterior
     ref = REFS["logit_normal"][dataset]
-    idata = _fit(bayes.LogitNormalModel(datasets.load(dataset)))
+    idata = _fit(bayes.LogitNormalModel(datasets.load(dataset), marginalize=marginalize))
     failures = []
     for name in ("mu", "tau", "p"):
         failures += _check(idata, name, ref[name])

@@ -378,16 +378,10 @@ def _make_logit_normal_class():
 
     class LogitNormalMarginalLogp(Op):
         """log of int Bin(k_g | n_g, expit(eta_g + tau z)) phi(z) dz per group (first output)
-        and its derivatives in eta_g and tau (second and third), by adaptive Gauss-Hermite
-        quadrature (``_ln_kernels.log_marginal``) with the Op's nodes."""
+        and its derivatives in eta_g and tau (second and third), by quadrature centred at the
+        mode (``_ln_kernels.log_marginal``)."""
 
-        __props__ = ("nodes", "log_weights")
-
-        def __init__(self, nodes, log_weights):
-            self.nodes = tuple(float(v) for v in nodes)
-            self.log_weights = tuple(float(v) for v in log_weights)
-            self._nodes = np.asarray(self.nodes)
-            self._log_weights = np.asarray(self.log_weights)
+        __props__ = ()
 
         def make_node(self, k, n, lchoose, eta, tau):
             vecs = [pt.as_tensor_variable(v).astype("float64") for v in (k, n, lchoose, eta)]
@@ -398,8 +392,7 @@ def _make_logit_normal_class():
 
         def perform(self, node, inputs, output_storage):
             k, n, lchoose, eta, tau = inputs
-            out = log_marginal(k, n, lchoose, eta, float(tau), self._nodes,
-                               self._log_weights)
+            out = log_marginal(k, n, lchoose, eta, float(tau))
             for storage, value in zip(output_storage, out, strict=True):
                 storage[0] = value
 
@@ -426,23 +419,21 @@ def _make_logit_normal_class():
 
     @numba_funcify.register(LogitNormalMarginalLogp)
     def _funcify(op, node=None, **kwargs):
-        nodes, log_weights = op._nodes, op._log_weights
-
         @njit
         def logit_normal_marginal_logp(k, n, lchoose, eta, tau):
-            return log_marginal(k, n, lchoose, eta, tau.item(), nodes, log_weights)
+            return log_marginal(k, n, lchoose, eta, tau.item())
 
         return logit_normal_marginal_logp
 
     return LogitNormalMarginalLogp
 
 
-_LN_CLASS = None
+_LN_OP = None
 
 
-def logit_normal_marginal_op(nodes, log_weights):
-    """An Op integrating z out with the Gauss-Hermite rule (``nodes``, ``log_weights``)."""
-    global _LN_CLASS
-    if _LN_CLASS is None:
-        _LN_CLASS = _make_logit_normal_class()
-    return _LN_CLASS(nodes, log_weights)
+def logit_normal_marginal_op():
+    """The Op integrating z out (one instance: it holds no data)."""
+    global _LN_OP
+    if _LN_OP is None:
+        _LN_OP = _make_logit_normal_class()()
+    return _LN_OP
