@@ -3,7 +3,7 @@
 
 Usage:  .venv/bin/python benchmarks/bench_bayes.py [--draws 1000] [--tune 1000] [--chains 4]
             [--models beta_binomial logit_normal] [--samplers pymc nutpie] [--runs 2]
-            [--fresh-cache] [--totals]
+            [--fresh-cache] [--totals] [--sampled-z]
 
 Per model family, the same posterior three ways, each with fixed seeds:
 
@@ -15,7 +15,9 @@ Per model family, the same posterior three ways, each with fixed seeds:
   logit_theta ~ N(mu, tau) (71, centred), mu ~ N(0, 2.5), tau ~ HalfNormal(1) (binfer's
   priors), y ~ Bin(n, logit_p=logit_theta);
 * binfer ``BetaBinomialModel`` / ``LogitNormalModel`` with ``sampler="pymc"`` and, when nutpie
-  is installed, ``sampler="nutpie"`` (``--samplers``).
+  is installed, ``sampler="nutpie"`` (``--samplers``); both models integrate the group effects
+  out (the logit-normal by quadrature; ``--sampled-z`` adds its ``marginalize=False`` form,
+  z sampled non-centred, with PyMC's NUTS).
 
 Both sides use target_accept 0.9 (binfer's default; the gallery's beta-binomial uses 0.95) and
 min(chains, CPUs) worker processes, as binfer's ``fit`` does (PyMC's own default is half the
@@ -74,6 +76,8 @@ def parse():
     ap.add_argument("--runs", type=int, default=2, help="timed runs of each (same seed)")
     ap.add_argument("--seed", type=int, default=20261126)
     ap.add_argument("--totals", action="store_true", help="also time TotalsModel")
+    ap.add_argument("--sampled-z", action="store_true",
+                    help="also time LogitNormalModel(marginalize=False) with PyMC's NUTS")
     ap.add_argument("--fresh-cache", action="store_true",
                     help="an empty temporary PyTensor cache (C and numba), so run 1 is cold")
     return ap.parse_args()
@@ -144,8 +148,10 @@ def run_once(family: str, side: str, sampler: str, data, args):
                           cores=min(args.chains, os.cpu_count() or 1), random_seed=args.seed,
                           target_accept=TARGET_ACCEPT, progressbar=False, model=model)
     else:
-        cls = bayes.BetaBinomialModel if family == "beta_binomial" else bayes.LogitNormalModel
-        model = cls(data)
+        if family == "beta_binomial":
+            model = bayes.BetaBinomialModel(data)
+        else:
+            model = bayes.LogitNormalModel(data, marginalize=side == "binfer")
         idata = model.fit(draws=args.draws, tune=args.tune, chains=args.chains,
                           random_seed=args.seed, sampler=sampler, progress=False)
     return time.perf_counter() - t0, idata
@@ -196,7 +202,9 @@ def report(rows, args) -> None:
             gain = min(r["ess"].values()) / min(p["ess"].values())
             re = (f"{gain * p['times'][0] / r['times'][0]:.2f}, "
                   f"{gain * p['times'][-1] / warm:.2f}")
-        cells = ([r["family"], "plain PyMC (centred)" if r["side"] == "plain" else "binfer",
+        label = {"plain": "plain PyMC (centred)", "binfer": "binfer",
+                 "binfer_sampled": "binfer, z sampled"}[r["side"]]
+        cells = ([r["family"], label,
                   "pymc" if r["side"] == "plain" else r["sampler"]]
                  + [f"{t:.1f}" for t in r["times"]]
                  + [f"{r['sampling']:.1f}",
@@ -242,7 +250,10 @@ def main() -> None:
           file=sys.stderr, flush=True)
     rows = []
     for family in args.models:
-        for side, sampler in [("plain", "pymc")] + [("binfer", s) for s in samplers]:
+        sides = [("plain", "pymc")] + [("binfer", s) for s in samplers]
+        if family == "logit_normal" and args.sampled_z:
+            sides.append(("binfer_sampled", "pymc"))
+        for side, sampler in sides:
             row = measure(family, side, sampler, data, args)
             print(f"  {family} {side} {sampler}: "
                   + ", ".join(f"{t:.1f} s" for t in row["times"]),

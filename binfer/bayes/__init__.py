@@ -5,7 +5,8 @@
 
 - :class:`BetaBinomialModel`: theta_g ~ Beta, sampled on (logit mean, log concentration) with
   theta marginalised out (BDA3 ch. 5).
-- :class:`LogitNormalModel`: logit(theta_g) = mu + tau z_g (+ covariates), non-centred.
+- :class:`LogitNormalModel`: logit(p_g) = mu + tau z_g (+ covariates), z integrated out by
+  quadrature and drawn afterwards (or sampled, non-centred, with ``marginalize=False``).
 - :class:`MetaAnalysisModel`: two-arm binomial-normal random-effects meta-analysis.
 - :class:`TotalsModel`: replicate totals over a known design, the exact Poisson-binomial
   likelihood as a PyTensor Op with its gradient (``_op.py``).

@@ -90,6 +90,7 @@ class BetaBinomialModel(BayesModel):
     _scalars: ClassVar[tuple[str, ...]] = ("mu", "kappa", "log_kappa")
     _vectors: ClassVar[tuple[str, ...]] = ("theta",)
     _name: ClassVar[str] = "events ~ Bin(trials, theta), theta ~ Beta"
+    _dense_mass: ClassVar[bool] = True
 
     def __init__(self, data, *, events: str = "events", trials: str = "trials", group=None,
                  prior: str = "bda3") -> None:

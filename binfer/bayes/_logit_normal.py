@@ -136,6 +136,7 @@ class LogitNormalModel(BayesModel):
         if not isinstance(marginalize, bool | np.bool_):
             raise ValueError(f"marginalize must be True or False, got {plain(marginalize)}")
         self.marginalize = bool(marginalize)
+        self._dense_mass = self.marginalize  # mu, tau and beta only
         self._name = "logit p = mu + " + ("x'beta + " if self.covariates else "") + "tau z"
 
     @property

@@ -26,6 +26,7 @@ PyTensor graph of masked branches: the rat-tumour log-density and gradient cost 
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -141,10 +142,7 @@ def _make_op_class():
 
 
 def _register_numba(op_class) -> None:
-    from pytensor.link.numba.dispatch import numba_funcify
-
-    @numba_funcify.register(op_class)
-    def _funcify(op, node=None, **kwargs):
+    def funcify(op):
         trials = op.trials
         observed = op.observed if op.observed is not None else np.empty(0)
         rows_obs = op.rows if op.observed is not None else np.empty(0, dtype=np.int64)
@@ -165,6 +163,52 @@ def _register_numba(op_class) -> None:
             return _logpmf_jac(p, trials, k, every, every)
 
         return poisson_binomial_logpmf
+
+    register_numba(op_class, funcify, lambda op: (op.trials, op.observed))
+
+
+def _source_hash() -> str:
+    """A digest of binfer's bayes and core sources: part of every numba cache key, so that a
+    changed kernel is never served from PyTensor's cache."""
+    global _SOURCE_HASH
+    if _SOURCE_HASH is None:
+        from pathlib import Path
+
+        digest = hashlib.sha256()
+        root = Path(__file__).resolve().parent.parent
+        for path in sorted([*root.joinpath("bayes").glob("*.py"),
+                            *root.joinpath("core").glob("*.py")]):
+            digest.update(path.read_bytes())
+        _SOURCE_HASH = digest.hexdigest()[:24]
+    return _SOURCE_HASH
+
+
+_SOURCE_HASH = None
+
+
+def register_numba(op_class, funcify, data=lambda op: ()) -> None:
+    """Register ``funcify(op)`` (a numba function of the Op's inputs) with PyTensor's numba
+    dispatch, with a cache key where this PyTensor has them (2.36 and later): the class, a
+    digest of binfer's sources and of the arrays ``data(op)`` the function closes over. Then
+    the whole compiled log-density (as nutpie and ``mode="NUMBA"`` build it) is cached on
+    disk by PyTensor instead of being compiled again on every fit."""
+    try:
+        from pytensor.link.numba.dispatch.basic import register_funcify_and_cache_key
+    except ImportError:  # older PyTensor: no cache
+        from pytensor.link.numba.dispatch import numba_funcify
+
+        numba_funcify.register(op_class)(lambda op, node=None, **kwargs: funcify(op))
+        return
+
+    def key(op) -> str:
+        digest = hashlib.sha256(f"{op_class.__name__}-{_source_hash()}".encode())
+        for arr in data(op):
+            digest.update(b"none" if arr is None else np.ascontiguousarray(arr).tobytes())
+            digest.update(str(None if arr is None else np.shape(arr)).encode())
+        return f"binfer-{op_class.__name__}-{digest.hexdigest()[:32]}"
+
+    register_funcify_and_cache_key(op_class)(
+        lambda op, node=None, **kwargs: (funcify(op), key(op)))
 
 
 _OP_CLASS = None
@@ -271,10 +315,7 @@ def _make_solve_class():
             g = g_mu[0]
             return [pt.stack([g * d_logit_m, g * d_tau]), -g * tau * share]
 
-    from pytensor.link.numba.dispatch import numba_funcify
-
-    @numba_funcify.register(SolveMeanLogit)
-    def _funcify(op, node=None, **kwargs):
+    def funcify(op):
         logw = op._logw
 
         @njit
@@ -282,6 +323,8 @@ def _make_solve_class():
             return solve_mu(ab, z, logw)
 
         return solve_mean_logit
+
+    register_numba(SolveMeanLogit, funcify, lambda op: (op._logw,))
 
     return SolveMeanLogit
 
@@ -343,15 +386,14 @@ def _make_beta_binomial_class():
         def connection_pattern(self, node):
             return [[True] * 3] * 5
 
-    from pytensor.link.numba.dispatch import numba_funcify
-
-    @numba_funcify.register(BetaBinomialLogp)
-    def _funcify(op, node=None, **kwargs):
+    def funcify(op):
         @njit
         def beta_binomial_logp(k, n, lchoose, lm, lk):
             return beta_binomial_logp_grad(k, n, lchoose, lm.item(), lk.item())
 
         return beta_binomial_logp
+
+    register_numba(BetaBinomialLogp, funcify)
 
     return BetaBinomialLogp
 
@@ -415,15 +457,14 @@ def _make_logit_normal_class():
         def connection_pattern(self, node):
             return [[True] * 3] * 5
 
-    from pytensor.link.numba.dispatch import numba_funcify
-
-    @numba_funcify.register(LogitNormalMarginalLogp)
-    def _funcify(op, node=None, **kwargs):
+    def funcify(op):
         @njit
         def logit_normal_marginal_logp(k, n, lchoose, eta, tau):
             return log_marginal(k, n, lchoose, eta, tau.item())
 
         return logit_normal_marginal_logp
+
+    register_numba(LogitNormalMarginalLogp, funcify)
 
     return LogitNormalMarginalLogp
 
