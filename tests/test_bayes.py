@@ -126,6 +126,7 @@ def test_beta_binomial_fit_shapes_coords_and_seed():
     row = table.iloc[0]
     assert row["q2.5"] < row["q50"] < row["q97.5"] and 0 < row["mean"] < 1
     assert "fitted" in repr(model) and model.pymc_model is model.pymc_model
+    _check_posterior_predictive(model, idata)
 
 
 def test_logit_normal_with_covariates():
@@ -138,6 +139,18 @@ def test_logit_normal_with_covariates():
     assert list(table["parameter"]) == ["mu", "beta"]
     assert "q5" in table.columns and "q95" in table.columns
     assert table["label"].iloc[1] == "size"
+
+
+def _check_posterior_predictive(model, idata):
+    """PyMC's posterior predictive runs through the model's random function: counts in
+    [0, trials], one per draw and group."""
+    import pymc as pm
+
+    pp = pm.sample_posterior_predictive(idata, model=model.pymc_model, random_seed=1,
+                                        progressbar=False).posterior_predictive["events"]
+    assert pp.shape == idata.posterior["mu"].shape + (len(model.labels),)
+    values = np.asarray(pp.values)
+    assert np.all((values >= 0) & (values <= model.trials)) and np.all(values % 1 == 0)
 
 
 def test_logit_normal_marginal_and_sampled():
@@ -155,6 +168,7 @@ def test_logit_normal_marginal_and_sampled():
     np.testing.assert_array_equal(again.posterior["z"].values, post["z"].values)
     assert idata.log_likelihood["events"].shape == (2, 60, 12)
     assert model.ppc()["p_lower"].between(0, 1).all()
+    _check_posterior_predictive(model, idata)
     sampled = bayes.LogitNormalModel(SURGICAL, marginalize=False)
     assert {v.name for v in sampled.pymc_model.free_RVs} == {"mu", "tau", "z"}
     idata = quiet_fit(sampled, random_seed=3)

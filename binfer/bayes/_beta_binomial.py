@@ -20,7 +20,7 @@ def _random(n, logit_mu, log_kappa, rng=None, size=None):
     kappa = np.exp(log_kappa)
     theta = rng.beta(kappa * special.expit(logit_mu), kappa * special.expit(-logit_mu),
                      size=size)
-    return rng.binomial(n, theta, size=size)
+    return rng.binomial(np.asarray(n).astype(np.int64), theta, size=size)
 
 
 def _logp(k, n, logit_mu, log_kappa):

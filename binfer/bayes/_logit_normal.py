@@ -49,7 +49,8 @@ def covariate_matrix(data, covariates, n_rows: int) -> tuple[np.ndarray, list[st
 
 def _random(n, eta, tau, rng=None, size=None):
     z = rng.standard_normal(size=size if size is not None else np.shape(eta))
-    return rng.binomial(n, special.expit(eta + tau * z), size=size)
+    return rng.binomial(np.asarray(n).astype(np.int64), special.expit(eta + tau * z),
+                        size=size)
 
 
 class LogitNormalModel(BayesModel):
