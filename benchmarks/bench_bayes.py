@@ -3,7 +3,7 @@
 
 Usage:  .venv/bin/python benchmarks/bench_bayes.py [--draws 1000] [--tune 1000] [--chains 4]
             [--models beta_binomial logit_normal] [--samplers pymc nutpie] [--runs 2]
-            [--fresh-cache] [--totals] [--sampled-z]
+            [--fresh-cache] [--totals] [--sampled-z] [--meta]
 
 Per model family, the same posterior three ways, each with fixed seeds:
 
@@ -37,6 +37,9 @@ hyperparameters (beta-binomial: mu = a / (a + b) and kappa = a + b, computed fro
 model's draws of a and b; logit-normal: mu and tau), posterior means (the sides should agree),
 min bulk ESS per second of wall time, divergences, and binfer / plain ratios of wall time and
 ESS/s (the issue's goals: at most 0.25 x and at least 3 x).
+
+``--meta`` also times ``MetaAnalysisModel`` (beta-blocker and BCG trials) with delta integrated
+out (the default) and sampled (``marginalize=False``).
 
 ``--totals`` also times binfer's ``TotalsModel`` (no plain counterpart exists: PyMC has no
 Poisson-binomial likelihood) on the issue's design: T = 200 totals of 10 groups of 200 trials
@@ -76,6 +79,8 @@ def parse():
     ap.add_argument("--runs", type=int, default=2, help="timed runs of each (same seed)")
     ap.add_argument("--seed", type=int, default=20261126)
     ap.add_argument("--totals", action="store_true", help="also time TotalsModel")
+    ap.add_argument("--meta", action="store_true",
+                    help="also time MetaAnalysisModel with delta integrated out vs sampled")
     ap.add_argument("--sampled-z", action="store_true",
                     help="also time LogitNormalModel(marginalize=False) with PyMC's NUTS")
     ap.add_argument("--fresh-cache", action="store_true",
@@ -264,6 +269,39 @@ def main() -> None:
     report(rows, args)
     if args.totals:
         totals_timing(samplers, args)
+    if args.meta:
+        meta_timing(args)
+
+
+def meta_timing(args) -> None:
+    """MetaAnalysisModel with z (and so delta) integrated out (the default) against the same
+    model with z sampled non-centred (``marginalize=False``), PyMC's NUTS, default fits; the
+    warm second of two runs is reported."""
+    import arviz as az
+
+    from binfer import bayes, datasets
+
+    print("\nMetaAnalysisModel, PyMC's NUTS, 4 chains x (1000 + 1000), warm:")
+    print("| data | delta | wall s | bulk ESS d, tau | min ESS/s | leapfrog steps / iteration "
+          "| divergences |")
+    print("|---|---|---|---|---|---|---|")
+    for name in ("beta_blockers", "bcg"):
+        data = datasets.load(name)
+        for marginalize in (True, False):
+            for _ in range(2):
+                t0 = time.perf_counter()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    model = bayes.MetaAnalysisModel(data, marginalize=marginalize)
+                    idata = model.fit(draws=args.draws, tune=args.tune, chains=args.chains,
+                                      random_seed=args.seed, sampler="pymc", progress=False)
+                wall = time.perf_counter() - t0
+            ess = [float(az.ess(idata.posterior[v])[v]) for v in ("d", "tau")]
+            st = idata.sample_stats
+            print(f"| {name} | {'integrated out' if marginalize else 'sampled'} | {wall:.1f} | "
+                  f"{ess[0]:.0f}, {ess[1]:.0f} | {min(ess) / wall:.0f} | "
+                  f"{float(st['n_steps'].mean()):.1f} | {int(st['diverging'].values.sum())} |",
+                  flush=True)
 
 
 def totals_timing(samplers, args) -> None:

@@ -189,6 +189,13 @@ def test_meta_analysis_outputs():
                                ll["events_ctrl"].values + ll["events_treat"].values)
     assert 0 <= model.prob_d_negative <= 1
     assert model.prob_d_negative == float((post["d"].values < 0).mean())
+    # z integrated out (default) and drawn afterwards, or sampled
+    assert {v.name for v in model.pymc_model.free_RVs} == {"d", "tau", "baseline"}
+    np.testing.assert_allclose(post["delta"].values, post["d"].values[..., None]
+                               + post["tau"].values[..., None] * post["z"].values)
+    sampled = bayes.MetaAnalysisModel(BLOCKERS, marginalize=False)
+    assert {v.name for v in sampled.pymc_model.free_RVs} == {"d", "tau", "baseline", "z"}
+    assert quiet_fit(sampled, random_seed=2).posterior["delta"].shape == (2, 60, 6)
 
 
 def test_compare_pooling_ranks_three_models():
@@ -230,6 +237,7 @@ def test_nutpie_sampler_when_installed():
      r"column 'x', row 11 .*missing"),
     (lambda: bayes.LogitNormalModel(SURGICAL, tau_sd=0), r"tau_sd must be a positive"),
     (lambda: bayes.LogitNormalModel(SURGICAL, marginalize="yes"), r"marginalize must be True"),
+    (lambda: bayes.MetaAnalysisModel(BLOCKERS, marginalize=1), r"marginalize must be True"),
     (lambda: bayes.MetaAnalysisModel(SURGICAL), r"events_treat"),
 ])
 def test_bad_input(make, match):

@@ -91,10 +91,11 @@ def test_logit_normal_against_integration(dataset, marginalize):
     assert not failures, "; ".join(failures)
 
 
-@pytest.mark.parametrize("dataset", ["beta_blockers", "bcg"])
-def test_meta_analysis_against_integration(dataset):
+@pytest.mark.parametrize(("dataset", "marginalize"),
+                         [("beta_blockers", True), ("bcg", True), ("beta_blockers", False)])
+def test_meta_analysis_against_integration(dataset, marginalize):
     ref = REFS["meta_analysis"][dataset]
-    model = bayes.MetaAnalysisModel(datasets.load(dataset))
+    model = bayes.MetaAnalysisModel(datasets.load(dataset), marginalize=marginalize)
     idata = model.fit(**FIT, target_accept=0.95)
     failures = []
     for name in ("d", "tau", "delta_new", "delta"):

@@ -7,7 +7,8 @@
   theta marginalised out (BDA3 ch. 5).
 - :class:`LogitNormalModel`: logit(p_g) = mu + tau z_g (+ covariates), z integrated out by
   quadrature and drawn afterwards (or sampled, non-centred, with ``marginalize=False``).
-- :class:`MetaAnalysisModel`: two-arm binomial-normal random-effects meta-analysis.
+- :class:`MetaAnalysisModel`: two-arm binomial-normal random-effects meta-analysis (each
+  study's effect integrated out given its baseline, drawn afterwards).
 - :class:`TotalsModel`: replicate totals over a known design, the exact Poisson-binomial
   likelihood as a PyTensor Op with its gradient (``_op.py``).
 - :class:`CompletePoolingModel`, :class:`NoPoolingModel` and :func:`compare_pooling` (PSIS-LOO).

@@ -7,6 +7,7 @@ from typing import ClassVar
 import numpy as np
 
 from .._data import two_arm
+from ..core._checks import plain
 from ._base import (
     BayesModel,
     add_posterior,
@@ -15,7 +16,7 @@ from ._base import (
     posterior_array,
     set_variable,
 )
-from ._logit_normal import _positive
+from ._logit_normal import LogitNormalModel, _positive, _random
 
 
 class MetaAnalysisModel(BayesModel):
@@ -23,9 +24,16 @@ class MetaAnalysisModel(BayesModel):
 
     events_ctrl_g ~ Bin(trials_ctrl_g, expit(m_g)), events_treat_g ~ Bin(trials_treat_g,
     expit(m_g + delta_g)), with baseline log-odds m_g ~ N(0, ``baseline_sd``) independent per
-    study (``baseline``), log odds ratios delta_g = d + tau z_g, z_g ~ N(0, 1) (non-centred),
+    study (``baseline``), log odds ratios delta_g = d + tau z_g, z_g ~ N(0, 1),
     d ~ N(0, ``d_sd``) and tau ~ HalfNormal(``tau_sd``). Exact binomial likelihoods, so zero
     cells need no continuity correction.
+
+    By default (``marginalize=True``) z is integrated out of each study's treatment-arm
+    likelihood, given its baseline (the quadrature of ``LogitNormalModel``, error below 1e-10),
+    so the sampler sees d, tau and the baselines (k + 2 parameters instead of 2k + 2, and no
+    funnel between tau and z); z_g, and so delta_g, is drawn afterwards from its exact
+    conditional posterior, one draw per posterior draw. The per-study log-likelihood of the
+    treatment arm is then the marginal one. ``marginalize=False`` samples z (non-centred).
 
     Parameters
     ----------
@@ -38,15 +46,18 @@ class MetaAnalysisModel(BayesModel):
         there is one, else the row index.
     d_sd, tau_sd, baseline_sd : float
         Prior scales (defaults 10, 1 and 10).
+    marginalize : bool
+        Integrate z out (default) or sample it.
 
     Attributes
     ----------
     pymc_model : pymc.Model
-        Free variables ``d``, ``tau``, ``z`` and ``baseline`` (dim ``study``); deterministic
-        ``delta`` (dim ``study``: the per-study, shrunken, log odds ratios); observed
+        Free variables ``d``, ``tau`` and ``baseline`` (dim ``study``), with
+        ``marginalize=False`` also ``z`` and the deterministic ``delta``; observed
         ``events_ctrl`` and ``events_treat``.
     idata : InferenceData
-        The last fit's; its posterior also has ``delta_new`` (the log odds ratio in a new
+        The last fit's; its posterior has ``delta`` (dim ``study``: the per-study, shrunken,
+        log odds ratios) and ``z`` either way, and also ``delta_new`` (the log odds ratio in a new
         study, delta_new ~ N(d, tau) drawn once per posterior draw) and ``odds_ratio``
         (exp(d)); its ``log_likelihood`` also has ``events``, the two arms' sum per study
         (what ``arviz.loo`` should use).
@@ -75,7 +86,8 @@ class MetaAnalysisModel(BayesModel):
     def __init__(self, data, *, events_treat: str = "events_treat",
                  trials_treat: str = "trials_treat", events_ctrl: str = "events_ctrl",
                  trials_ctrl: str = "trials_ctrl", study=None, d_sd: float = 10.0,
-                 tau_sd: float = 1.0, baseline_sd: float = 10.0) -> None:
+                 tau_sd: float = 1.0, baseline_sd: float = 10.0,
+                 marginalize: bool = True) -> None:
         super().__init__()
         arms = two_arm(data, events_treat=events_treat, trials_treat=trials_treat,
                        events_ctrl=events_ctrl, trials_ctrl=trials_ctrl, study=study,
@@ -86,6 +98,9 @@ class MetaAnalysisModel(BayesModel):
         self.d_sd = _positive(d_sd, "d_sd")
         self.tau_sd = _positive(tau_sd, "tau_sd")
         self.baseline_sd = _positive(baseline_sd, "baseline_sd")
+        if not isinstance(marginalize, bool | np.bool_):
+            raise ValueError(f"marginalize must be True or False, got {plain(marginalize)}")
+        self.marginalize = bool(marginalize)
 
     def _build(self):
         import pymc as pm
@@ -94,16 +109,32 @@ class MetaAnalysisModel(BayesModel):
             d = pm.Normal("d", 0.0, self.d_sd)
             tau = pm.HalfNormal("tau", self.tau_sd)
             baseline = pm.Normal("baseline", 0.0, self.baseline_sd, dims="study")
-            z = pm.Normal("z", 0.0, 1.0, dims="study")
-            delta = pm.Deterministic("delta", d + tau * z, dims="study")
             pm.Binomial("events_ctrl", n=self.trials_ctrl, logit_p=baseline,
                         observed=self.events_ctrl, dims="study")
+            if self.marginalize:
+                pm.CustomDist("events_treat", self.trials_treat.astype(np.float64),
+                              baseline + d, tau, logp=LogitNormalModel._marginal_logp,
+                              random=_random, observed=self.events_treat, dims="study")
+                return model
+            z = pm.Normal("z", 0.0, 1.0, dims="study")
+            delta = pm.Deterministic("delta", d + tau * z, dims="study")
             pm.Binomial("events_treat", n=self.trials_treat, logit_p=baseline + delta,
                         observed=self.events_treat, dims="study")
         return model
 
     def _after(self, idata, rng: np.random.Generator) -> None:
         d, tau = posterior_array(idata, "d"), posterior_array(idata, "tau")
+        if self.marginalize:  # z_g | d, tau, baseline_g, treatment arm, exactly
+            from ._ln_kernels import draw_z
+
+            eta = posterior_array(idata, "baseline") + d[..., None]
+            z = draw_z(self.events_treat.astype(np.float64),
+                       self.trials_treat.astype(np.float64), eta.reshape(-1, eta.shape[-1]),
+                       tau.reshape(-1, 1), rng).reshape(eta.shape)
+            coords = {"study": list(self.labels)}
+            add_posterior(idata, "z", z, ("study",), coords)
+            add_posterior(idata, "delta", d[..., None] + tau[..., None] * z, ("study",),
+                          coords)
         add_posterior(idata, "delta_new", d + tau * rng.standard_normal(d.shape))
         add_posterior(idata, "odds_ratio", np.exp(d))
         if has_group(idata, "log_likelihood"):
