@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from ..core._checks import check_choice, check_count, check_unit_interval, plain
+from ..core._checks import check_choice, check_count, check_flag, check_unit_interval, plain
 
 SAMPLERS = ("auto", "pymc", "nutpie", "numpyro", "blackjax")
 _RHAT_MAX = 1.01  # Vehtari et al. (2021), section 4
@@ -189,8 +189,7 @@ class BayesModel:
         tune = check_count(tune, "tune", minimum=0)
         chains = check_count(chains, "chains")
         target_accept = check_unit_interval(target_accept, "target_accept")
-        if not isinstance(progress, bool | np.bool_):
-            raise ValueError(f"progress must be True or False, got {plain(progress)}")
+        progress = check_flag(progress, "progress")
         nuts = _sampler(sampler)
         seed, rng = _seeds(random_seed)
         model = self.pymc_model

@@ -1,5 +1,5 @@
 """The logit-normal hierarchy: logit(p_g) = mu + x_g' beta + tau z_g, z_g ~ N(0, 1): by
-default with z integrated out of the likelihood (adaptive Gauss-Hermite quadrature, one compiled
+default with z integrated out of the likelihood (quadrature centred at the mode, one compiled
 Op) and drawn afterwards from its exact conditional posterior; or sampled, non-centred."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 from scipy import special
 
 from .._data import as_frame, one_arm
-from ..core._checks import plain
+from ..core._checks import check_flag, plain
 from ._base import BayesModel, add_posterior, posterior_array
 
 
@@ -134,9 +134,7 @@ class LogitNormalModel(BayesModel):
         self.mu_sd = _positive(mu_sd, "mu_sd")
         self.tau_sd = _positive(tau_sd, "tau_sd")
         self.beta_sd = _positive(beta_sd, "beta_sd")
-        if not isinstance(marginalize, bool | np.bool_):
-            raise ValueError(f"marginalize must be True or False, got {plain(marginalize)}")
-        self.marginalize = bool(marginalize)
+        self.marginalize = check_flag(marginalize, "marginalize")
         self._dense_mass = self.marginalize  # mu, tau and beta only
         self._name = "logit p = mu + " + ("x'beta + " if self.covariates else "") + "tau z"
 

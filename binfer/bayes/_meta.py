@@ -7,7 +7,7 @@ from typing import ClassVar
 import numpy as np
 
 from .._data import two_arm
-from ..core._checks import plain
+from ..core._checks import check_flag
 from ._base import (
     BayesModel,
     add_posterior,
@@ -98,9 +98,7 @@ class MetaAnalysisModel(BayesModel):
         self.d_sd = _positive(d_sd, "d_sd")
         self.tau_sd = _positive(tau_sd, "tau_sd")
         self.baseline_sd = _positive(baseline_sd, "baseline_sd")
-        if not isinstance(marginalize, bool | np.bool_):
-            raise ValueError(f"marginalize must be True or False, got {plain(marginalize)}")
-        self.marginalize = bool(marginalize)
+        self.marginalize = check_flag(marginalize, "marginalize")
 
     def _build(self):
         import pymc as pm

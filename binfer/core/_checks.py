@@ -131,6 +131,14 @@ def check_quantiles(q, name: str = "q") -> np.ndarray:
     return arr
 
 
+def check_flag(value, name: str) -> bool:
+    """``value`` as a bool if it is True or False (Python's or numpy's), else a ValueError
+    naming ``name``: a string such as "no" is truthy, so it must not pass as a flag."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be True or False, got {plain(value)}")
+    return bool(value)
+
+
 def check_choice(value, name: str, choices):
     """``value`` if it is one of ``choices`` (strings compared by value, anything else such as
     None by identity), else the one error every string option gives:

@@ -15,7 +15,7 @@ from scipy import optimize, special, stats
 
 from .._data import replicate_totals
 from .._results import TestResult, fmt
-from ..core._checks import check_choice, check_count, check_random_state, plain
+from ..core._checks import check_choice, check_count, check_flag, check_random_state, plain
 from ._tests import _ALMOST_ONE, _batches
 
 __all__ = ["TotalsLRTResult", "binomial_vs_poisson_binomial"]
@@ -409,8 +409,7 @@ def binomial_vs_poisson_binomial(
     """
     method = check_choice(method, "method", METHODS)
     n_resamples = check_count(n_resamples, "n_resamples")
-    if not isinstance(progress, bool | np.bool_):
-        raise ValueError(f"progress must be True or False, got {plain(progress)}")
+    progress = check_flag(progress, "progress")
     rt = replicate_totals(data, totals=totals, trials=trials, events=events,
                           replicate=replicate, group=group)
     y, n, e, labels = rt.totals, rt.trials, rt.events, rt.labels

@@ -12,7 +12,7 @@ from scipy import stats
 
 from .._data import design_array
 from .._results import Result, fmt
-from ..core._checks import check_count, check_probabilities, check_random_state, plain
+from ..core._checks import check_count, check_flag, check_probabilities, check_random_state, plain
 from ._tests import _batches, _g
 from ._totals import _BOOT_RANDOM, _ZERO, _classes, _design, _fit
 
@@ -187,8 +187,7 @@ def lrt_power(
         raise ValueError(f"n_sim must be at least 2, got {n_sim}")
     if not (isinstance(alpha, int | float) and 0 < alpha < 1):
         raise ValueError(f"alpha must be a number in (0, 1), got {plain(alpha)}")
-    if not isinstance(progress, bool | np.bool_):
-        raise ValueError(f"progress must be True or False, got {plain(progress)}")
+    progress = check_flag(progress, "progress")
     prob = check_probabilities(p, "p")
     G = prob.size
     raw = np.asarray(trials)

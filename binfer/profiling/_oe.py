@@ -18,7 +18,7 @@ from scipy import special
 
 from .._data import _column, _row, as_frame, check_alternative
 from .._results import ConfidenceInterval, Result, fmt
-from ..core._checks import check_unit_interval, plain
+from ..core._checks import check_flag, check_unit_interval, plain
 
 __all__ = ["ObservedExpectedResult", "observed_vs_expected"]
 
@@ -550,8 +550,7 @@ def observed_vs_expected(
     1     B         9      10.0  0.8498
     """
     alternative = check_alternative(alternative)
-    if not isinstance(mid_p, bool | np.bool_):
-        raise ValueError(f"mid_p must be True or False, got {plain(mid_p)}")
+    mid_p = check_flag(mid_p, "mid_p")
     alpha = None if conf_level is None else 1.0 - check_unit_interval(conf_level, "conf_level")
     r, codes, labels, obs, grouped = _inputs(data, risks, observed, group)
     G = labels.size
