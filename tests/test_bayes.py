@@ -16,6 +16,7 @@ pytest.importorskip("pymc")
 mpmath = pytest.importorskip("mpmath")
 
 from binfer import bayes, datasets  # noqa: E402
+from binfer.bayes._base import has_group  # noqa: E402
 
 FAST = dict(draws=60, tune=60, chains=2, progress=False, sampler="pymc", cores=1)
 SURGICAL = datasets.load("surgical")
@@ -111,8 +112,8 @@ def test_beta_binomial_fit_shapes_coords_and_seed():
     assert {"mu", "kappa", "theta", "logit_mu", "log_kappa"} <= set(post.data_vars)
     assert post["theta"].shape == (2, 60, 12)
     assert list(post["theta"]["group"].values) == list(SURGICAL["group"])
-    assert {"posterior", "sample_stats", "observed_data", "log_likelihood"} <= set(
-        idata.groups())
+    for name in ("posterior", "sample_stats", "observed_data", "log_likelihood"):
+        assert has_group(idata, name)
     assert idata.log_likelihood["events"].shape == (2, 60, 12)
     theta = post["theta"].values
     assert ((theta > 0) & (theta < 1)).all()
@@ -177,7 +178,7 @@ def test_logit_normal_marginal_and_sampled():
 
 def test_meta_analysis_outputs():
     idata = quiet_fit(bayes.MetaAnalysisModel(BLOCKERS), random_seed=2, log_likelihood=False)
-    assert "log_likelihood" not in idata.groups()
+    assert not has_group(idata, "log_likelihood")
     model = bayes.MetaAnalysisModel(BLOCKERS)
     idata = quiet_fit(model, random_seed=2)
     post = idata.posterior
@@ -347,9 +348,13 @@ def test_container_helpers_handle_inference_data_and_datatree():
 
     from binfer.bayes._base import add_posterior, group, has_group, posterior_array, set_variable
 
-    idata = az.from_dict(posterior={"a": np.zeros((2, 10))},
-                         log_likelihood={"y": np.ones((2, 10, 3))})
-    for data in (idata, idata.to_datatree()):
+    groups = {"posterior": {"a": np.zeros((2, 10))}, "log_likelihood": {"y": np.ones((2, 10, 3))}}
+    if hasattr(az, "InferenceData"):  # ArviZ 0.x: both containers
+        idata = az.from_dict(**groups)
+        containers = (idata, idata.to_datatree())
+    else:  # ArviZ 1.x: DataTree only
+        containers = (az.from_dict(groups),)
+    for data in containers:
         assert has_group(data, "log_likelihood") and not has_group(data, "sample_stats")
         add_posterior(data, "b", np.ones((2, 10, 3)), ("g",), {"g": ["x", "y", "z"]})
         assert posterior_array(data, "b").shape == (2, 10, 3)

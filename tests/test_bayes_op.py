@@ -16,6 +16,17 @@ from pytensor.gradient import verify_grad  # noqa: E402
 
 from binfer.bayes._op import poisson_binomial_logpmf_op  # noqa: E402
 
+
+@pytest.fixture(autouse=True)
+def _no_fast_math():
+    # binfer's fit compiles its log-densities without PyTensor's numba fast-math flags
+    # (``_base._exact_numba``); the functions compiled here do the same
+    from binfer.bayes._base import _exact_numba
+
+    with _exact_numba():
+        yield
+
+
 RNG = np.random.default_rng(0)
 T, G = 24, 3
 TRIALS = np.tile([5, 8, 3], (T, 1))

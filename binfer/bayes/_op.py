@@ -120,12 +120,15 @@ def _make_op_class():
             output_storage[0][0] = out[0, inverse, 0]
             output_storage[1][0] = grad[inverse, 0, :]
 
-        def infer_shape(self, fgraph, node, shapes):
+        def infer_shape(self, *args):  # (fgraph, node, shapes) or, PyTensor 3, (node, shapes)
             return [self.trials.shape[:1], self.trials.shape]
 
-        def grad(self, inputs, output_grads):
+        def pullback(self, inputs, outputs, output_grads):  # PyTensor 3's name for L_op
+            return self.L_op(inputs, outputs, output_grads)
+
+        def L_op(self, inputs, outputs, output_grads):
             p, k = inputs
-            _, jac = self(p, k)
+            jac = outputs[1]
             g_logp, g_jac = output_grads
             if not isinstance(g_jac.type, DisconnectedType):
                 return [grad_not_implemented(self, 0, p, "second derivatives"),
@@ -292,16 +295,19 @@ def _make_solve_class():
             output_storage[0][0] = solve_mu(np.ascontiguousarray(ab),
                                             np.ascontiguousarray(z), self._logw)
 
-        def infer_shape(self, fgraph, node, shapes):
+        def infer_shape(self, *args):  # (fgraph, node, shapes) or, PyTensor 3, (node, shapes)
             return [(1,)]
 
-        def grad(self, inputs, output_grads):
+        def pullback(self, inputs, outputs, output_grads):  # PyTensor 3's name for L_op
+            return self.L_op(inputs, outputs, output_grads)
+
+        def L_op(self, inputs, outputs, output_grads):
             # implicit differentiation of h = logit(M) - logit_m = 0, M = sum_g w_g expit(eta_g):
             # dmu/dlogit_m = M (1 - M) / S, dmu/dtau = -sum_g s_g z_g / S,
             # dmu/dz_g = -tau s_g / S, with s_g = w_g expit(eta_g) expit(-eta_g), S = sum s_g
             ab, z = inputs
             (g_mu,) = output_grads
-            mu = self(ab, z)[0]
+            mu = outputs[0][0]
             tau = ab[1]
             eta = mu + tau * z
             logw = pt.constant(self._logw)
@@ -367,12 +373,15 @@ def _make_beta_binomial_class():
             for storage, value in zip(output_storage, out, strict=True):
                 storage[0] = value
 
-        def infer_shape(self, fgraph, node, shapes):
-            return [shapes[0]] * 3
+        def infer_shape(self, *args):  # (fgraph, node, shapes) or, PyTensor 3, (node, shapes)
+            return [args[-1][0]] * 3
 
-        def grad(self, inputs, output_grads):
+        def pullback(self, inputs, outputs, output_grads):  # PyTensor 3's name for L_op
+            return self.L_op(inputs, outputs, output_grads)
+
+        def L_op(self, inputs, outputs, output_grads):
             k, n, lchoose, lm, lk = inputs
-            _, d_mu, d_kappa = self(*inputs)
+            _, d_mu, d_kappa = outputs
             g_logp, g_mu, g_kappa = output_grads
             undefined = [grad_undefined(self, i, v) for i, v in enumerate((k, n, lchoose))]
             if not (isinstance(g_mu.type, DisconnectedType)
@@ -438,12 +447,15 @@ def _make_logit_normal_class():
             for storage, value in zip(output_storage, out, strict=True):
                 storage[0] = value
 
-        def infer_shape(self, fgraph, node, shapes):
-            return [shapes[0]] * 3
+        def infer_shape(self, *args):  # (fgraph, node, shapes) or, PyTensor 3, (node, shapes)
+            return [args[-1][0]] * 3
 
-        def grad(self, inputs, output_grads):
+        def pullback(self, inputs, outputs, output_grads):  # PyTensor 3's name for L_op
+            return self.L_op(inputs, outputs, output_grads)
+
+        def L_op(self, inputs, outputs, output_grads):
             k, n, lchoose, eta, tau = inputs
-            _, d_eta, d_tau = self(*inputs)
+            _, d_eta, d_tau = outputs
             g_logp, g_eta, g_tau = output_grads
             undefined = [grad_undefined(self, i, v) for i, v in enumerate((k, n, lchoose))]
             if not (isinstance(g_eta.type, DisconnectedType)

@@ -3,6 +3,7 @@ pooling by PSIS-LOO (Vehtari, Gelman and Gabry 2017, through ArviZ)."""
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from typing import ClassVar
 
@@ -109,7 +110,8 @@ def compare_pooling(data, *, events: str = "events", trials: str = "trials", gro
     DataFrame
         ``arviz.compare``'s table (index: ``"complete pooling"``, ``"partial pooling"``,
         ``"no pooling"``, best first; ``rank``, ``elpd_loo``, ``p_loo``, ``elpd_diff``,
-        ``weight``, ``se``, ``dse``, ``warning``, ``scale``) with ``pareto_k_max`` and
+        ``weight``, ``se``, ``dse``, and with ArviZ 0.x ``warning`` and ``scale``, with
+        ArviZ 1.x ``p_worse``, ``diag_diff`` and ``diag_elpd``) with ``pareto_k_max`` and
         ``n_high_k``. The fitted models are in ``.attrs["models"]``.
 
     References
@@ -144,7 +146,11 @@ def compare_pooling(data, *, events: str = "events", trials: str = "trials", gro
         warnings.filterwarnings("ignore", message=".*(Pareto|pareto)")
         for name, idata in fits.items():
             ks[name] = np.asarray(az.loo(idata, pointwise=True).pareto_k.values)
-        table = az.compare(fits, ic="loo")
+        if "ic" in inspect.signature(az.compare).parameters:  # ArviZ 0.x
+            table = az.compare(fits, ic="loo")
+        else:  # ArviZ 1.x: PSIS-LOO only, unrounded, its elpd and p under 0.x's names
+            table = az.compare(fits, round_to="none").rename(
+                columns={"elpd": "elpd_loo", "p": "p_loo"})
     table["pareto_k_max"] = [float(ks[name].max()) for name in table.index]
     table["n_high_k"] = [int((ks[name] > 0.7).sum()) for name in table.index]
     table.attrs["models"] = models
