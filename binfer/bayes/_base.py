@@ -67,21 +67,6 @@ def _quiet(progress: bool):
             lg.setLevel(level)
 
 
-@contextmanager
-def _exact_numba():
-    """PyTensor's numba backend compiles with fast-math flags (reassociation, contraction,
-    approximate functions); with PyTensor 3 and numba 0.68 they reach binfer's compiled
-    kernels called from the graph (the Poisson-binomial log-PMF at 1e9 trials moved by 9e-8).
-    binfer's log-densities are compiled without them (also a separate PyTensor cache key)."""
-    import pytensor
-
-    if not hasattr(pytensor.config, "numba__fastmath"):
-        yield
-        return
-    with pytensor.config.change_flags(numba__fastmath=False):
-        yield
-
-
 def add_posterior(idata, name: str, values: np.ndarray, dims: tuple[str, ...] = (),
                   coords: dict | None = None) -> None:
     """Add draws (chain, draw, *dims) made after sampling to the posterior group."""
@@ -218,7 +203,7 @@ class BayesModel:
         elif nuts == "nutpie" and self._dense_mass:
             kwargs["nuts_sampler_kwargs"] = {"low_rank_modified_mass_matrix": True}
         kwargs.update(sample_kwargs)
-        with _quiet(progress), warnings.catch_warnings(), _exact_numba():
+        with _quiet(progress), warnings.catch_warnings():
             # PyMC's own convergence messages are replaced by the SamplingWarning below
             warnings.filterwarnings("ignore", message=".*(divergen|r_hat|effective sample)")
             # the dense mass matrix adaptation (``_dense_mass``) is labelled experimental in
