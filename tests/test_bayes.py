@@ -349,7 +349,7 @@ def test_container_helpers_handle_inference_data_and_datatree():
     from binfer.bayes._base import add_posterior, group, has_group, posterior_array, set_variable
 
     groups = {"posterior": {"a": np.zeros((2, 10))}, "log_likelihood": {"y": np.ones((2, 10, 3))}}
-    if hasattr(az, "InferenceData"):  # ArviZ 0.x: both containers
+    if int(az.__version__.split(".")[0]) < 1:  # ArviZ 0.x: both containers
         idata = az.from_dict(**groups)
         containers = (idata, idata.to_datatree())
     else:  # ArviZ 1.x: DataTree only
