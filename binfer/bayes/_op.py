@@ -26,6 +26,7 @@ PyTensor graph of masked branches: the rat-tumour log-density and gradient cost 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 
@@ -346,147 +347,97 @@ def solve_mean_logit_op(logw):
     return _SOLVE_CLASS(logw)
 
 
-# --------------------------------------------------------------------------- beta-binomial
-def _make_beta_binomial_class():
+# --------------------------------------------------------------------------- per-group Ops
+def _make_group_logp_class(name: str, kernel, params: tuple[str, str], vector_first: bool,
+                           doc: str):
+    """An Op class for a per-group log-likelihood with two parameters: inputs (k, n, lchoose,
+    first, second), ``k``, ``n``, ``lchoose`` data vectors (no gradient), ``second`` a scalar
+    and ``first`` a scalar or, with ``vector_first``, a per-group vector; outputs the (G,)
+    log-likelihoods and their derivatives in each parameter, from one call of the compiled
+    ``kernel(k, n, lchoose, first, second)``."""
     import pytensor.tensor as pt
     from pytensor.gradient import DisconnectedType, grad_not_implemented, grad_undefined
     from pytensor.graph.basic import Apply
     from pytensor.graph.op import Op
 
-    class BetaBinomialLogp(Op):
-        """log BB(k_g | n_g, a, b) per group (first output) and its derivatives in logit_mu
-        and log_kappa (second and third), from ``_logp.beta_binomial_logp_grad``."""
+    first_ndim = 1 if vector_first else 0
 
-        __props__ = ()
+    def make_node(self, k, n, lchoose, first, second):
+        vecs = [pt.as_tensor_variable(v).astype("float64") for v in (k, n, lchoose)]
+        first, second = (pt.as_tensor_variable(v).astype("float64") for v in (first, second))
+        if any(v.ndim != 1 for v in vecs) or first.ndim != first_ndim or second.ndim != 0:
+            raise ValueError(f"k, n and lchoose must be vectors; {params[0]} a "
+                             f"{'vector' if vector_first else 'scalar'}, {params[1]} a scalar")
+        return Apply(self, [*vecs, first, second], [pt.dvector(), pt.dvector(), pt.dvector()])
 
-        def make_node(self, k, n, lchoose, logit_mu, log_kappa):
-            vecs = [pt.as_tensor_variable(v).astype("float64") for v in (k, n, lchoose)]
-            scal = [pt.as_tensor_variable(v).astype("float64") for v in (logit_mu, log_kappa)]
-            if any(v.ndim != 1 for v in vecs) or any(v.ndim != 0 for v in scal):
-                raise ValueError("k, n and lchoose must be vectors; logit_mu and log_kappa "
-                                 "scalars")
-            return Apply(self, [*vecs, *scal], [pt.dvector(), pt.dvector(), pt.dvector()])
+    def perform(self, node, inputs, output_storage):
+        k, n, lchoose, first, second = inputs
+        out = kernel(k, n, lchoose, first if vector_first else float(first), float(second))
+        for storage, value in zip(output_storage, out, strict=True):
+            storage[0] = value
 
-        def perform(self, node, inputs, output_storage):
-            k, n, lchoose, lm, lk = inputs
-            out = beta_binomial_logp_grad(k, n, lchoose, float(lm), float(lk))
-            for storage, value in zip(output_storage, out, strict=True):
-                storage[0] = value
+    def infer_shape(self, *args):  # (fgraph, node, shapes) or, PyTensor 3, (node, shapes)
+        return [args[-1][0]] * 3
 
-        def infer_shape(self, *args):  # (fgraph, node, shapes) or, PyTensor 3, (node, shapes)
-            return [args[-1][0]] * 3
+    def pullback(self, inputs, outputs, output_grads):  # PyTensor 3's name for L_op
+        return self.L_op(inputs, outputs, output_grads)
 
-        def pullback(self, inputs, outputs, output_grads):  # PyTensor 3's name for L_op
-            return self.L_op(inputs, outputs, output_grads)
+    def L_op(self, inputs, outputs, output_grads):
+        k, n, lchoose, first, second = inputs
+        _, d_first, d_second = outputs
+        g_logp, g_first, g_second = output_grads
+        undefined = [grad_undefined(self, i, v) for i, v in enumerate((k, n, lchoose))]
+        if not (isinstance(g_first.type, DisconnectedType)
+                and isinstance(g_second.type, DisconnectedType)):
+            return [*undefined, grad_not_implemented(self, 3, first, "second derivatives"),
+                    grad_not_implemented(self, 4, second, "second derivatives")]
+        if isinstance(g_logp.type, DisconnectedType):
+            return [*undefined, pt.zeros_like(first), pt.zeros_like(second)]
+        g_first = g_logp * d_first if vector_first else pt.dot(g_logp, d_first)
+        return [*undefined, g_first, pt.dot(g_logp, d_second)]
 
-        def L_op(self, inputs, outputs, output_grads):
-            k, n, lchoose, lm, lk = inputs
-            _, d_mu, d_kappa = outputs
-            g_logp, g_mu, g_kappa = output_grads
-            undefined = [grad_undefined(self, i, v) for i, v in enumerate((k, n, lchoose))]
-            if not (isinstance(g_mu.type, DisconnectedType)
-                    and isinstance(g_kappa.type, DisconnectedType)):
-                return [*undefined, grad_not_implemented(self, 3, lm, "second derivatives"),
-                        grad_not_implemented(self, 4, lk, "second derivatives")]
-            if isinstance(g_logp.type, DisconnectedType):
-                return [*undefined, pt.zeros_like(lm), pt.zeros_like(lk)]
-            return [*undefined, pt.dot(g_logp, d_mu), pt.dot(g_logp, d_kappa)]
+    def connection_pattern(self, node):
+        return [[True] * 3] * 5
 
-        def connection_pattern(self, node):
-            return [[True] * 3] * 5
+    op_class = type(name, (Op,), {
+        "__doc__": doc, "__props__": (), "make_node": make_node, "perform": perform,
+        "infer_shape": infer_shape, "pullback": pullback, "L_op": L_op,
+        "connection_pattern": connection_pattern})
 
     def funcify(op):
-        @njit
-        def beta_binomial_logp(k, n, lchoose, lm, lk):
-            return beta_binomial_logp_grad(k, n, lchoose, lm.item(), lk.item())
+        if vector_first:
+            @njit
+            def group_logp(k, n, lchoose, first, second):
+                return kernel(k, n, lchoose, first, second.item())
+        else:
+            @njit
+            def group_logp(k, n, lchoose, first, second):
+                return kernel(k, n, lchoose, first.item(), second.item())
 
-        return beta_binomial_logp
+        return group_logp
 
-    register_numba(BetaBinomialLogp, funcify)
-
-    return BetaBinomialLogp
-
-
-_BB_OP = None
+    register_numba(op_class, funcify)
+    return op_class
 
 
+@functools.cache
 def beta_binomial_logp_op():
-    """The Op (one instance: it holds no data)."""
-    global _BB_OP
-    if _BB_OP is None:
-        _BB_OP = _make_beta_binomial_class()()
-    return _BB_OP
+    """``BetaBinomialLogp()(k, n, lchoose, logit_mu, log_kappa)`` (one instance: it holds no
+    data)."""
+    return _make_group_logp_class(
+        "BetaBinomialLogp", beta_binomial_logp_grad, ("logit_mu", "log_kappa"), False,
+        "log BB(k_g | n_g, a, b) per group (first output) and its derivatives in logit_mu "
+        "and log_kappa (second and third), from ``_logp.beta_binomial_logp_grad``.")()
 
 
-# --------------------------------------------------------------------------- logit-normal
-def _make_logit_normal_class():
-    import pytensor.tensor as pt
-    from pytensor.gradient import DisconnectedType, grad_not_implemented, grad_undefined
-    from pytensor.graph.basic import Apply
-    from pytensor.graph.op import Op
-
+@functools.cache
+def logit_normal_marginal_op():
+    """``LogitNormalMarginalLogp()(k, n, lchoose, eta, tau)``, integrating z out (one
+    instance: it holds no data)."""
     from ._ln_kernels import log_marginal
 
-    class LogitNormalMarginalLogp(Op):
-        """log of int Bin(k_g | n_g, expit(eta_g + tau z)) phi(z) dz per group (first output)
-        and its derivatives in eta_g and tau (second and third), by quadrature centred at the
-        mode (``_ln_kernels.log_marginal``)."""
-
-        __props__ = ()
-
-        def make_node(self, k, n, lchoose, eta, tau):
-            vecs = [pt.as_tensor_variable(v).astype("float64") for v in (k, n, lchoose, eta)]
-            tau = pt.as_tensor_variable(tau).astype("float64")
-            if any(v.ndim != 1 for v in vecs) or tau.ndim != 0:
-                raise ValueError("k, n, lchoose and eta must be vectors; tau a scalar")
-            return Apply(self, [*vecs, tau], [pt.dvector(), pt.dvector(), pt.dvector()])
-
-        def perform(self, node, inputs, output_storage):
-            k, n, lchoose, eta, tau = inputs
-            out = log_marginal(k, n, lchoose, eta, float(tau))
-            for storage, value in zip(output_storage, out, strict=True):
-                storage[0] = value
-
-        def infer_shape(self, *args):  # (fgraph, node, shapes) or, PyTensor 3, (node, shapes)
-            return [args[-1][0]] * 3
-
-        def pullback(self, inputs, outputs, output_grads):  # PyTensor 3's name for L_op
-            return self.L_op(inputs, outputs, output_grads)
-
-        def L_op(self, inputs, outputs, output_grads):
-            k, n, lchoose, eta, tau = inputs
-            _, d_eta, d_tau = outputs
-            g_logp, g_eta, g_tau = output_grads
-            undefined = [grad_undefined(self, i, v) for i, v in enumerate((k, n, lchoose))]
-            if not (isinstance(g_eta.type, DisconnectedType)
-                    and isinstance(g_tau.type, DisconnectedType)):
-                return [*undefined, grad_not_implemented(self, 3, eta, "second derivatives"),
-                        grad_not_implemented(self, 4, tau, "second derivatives")]
-            if isinstance(g_logp.type, DisconnectedType):
-                return [*undefined, pt.zeros_like(eta), pt.zeros_like(tau)]
-            return [*undefined, g_logp * d_eta, pt.dot(g_logp, d_tau)]
-
-        def connection_pattern(self, node):
-            return [[True] * 3] * 5
-
-    def funcify(op):
-        @njit
-        def logit_normal_marginal_logp(k, n, lchoose, eta, tau):
-            return log_marginal(k, n, lchoose, eta, tau.item())
-
-        return logit_normal_marginal_logp
-
-    register_numba(LogitNormalMarginalLogp, funcify)
-
-    return LogitNormalMarginalLogp
-
-
-_LN_OP = None
-
-
-def logit_normal_marginal_op():
-    """The Op integrating z out (one instance: it holds no data)."""
-    global _LN_OP
-    if _LN_OP is None:
-        _LN_OP = _make_logit_normal_class()()
-    return _LN_OP
+    return _make_group_logp_class(
+        "LogitNormalMarginalLogp", log_marginal, ("eta", "tau"), True,
+        "log of int Bin(k_g | n_g, expit(eta_g + tau z)) phi(z) dz per group (first output) "
+        "and its derivatives in eta_g and tau (second and third), by quadrature centred at "
+        "the mode (``_ln_kernels.log_marginal``).")()
