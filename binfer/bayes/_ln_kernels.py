@@ -274,15 +274,15 @@ def draw_z(events, trials, eta, tau, rng: np.random.Generator) -> np.ndarray:
     ----------
     events, trials : array_like, shape (G,)
         y_g and n_g.
-    eta : array_like, shape (S, G)
-        Linear predictors, one row per draw.
-    tau : array_like, shape (S, 1) or (S, G)
+    eta : array_like, shape (S, G) or (..., G)
+        Linear predictors, one row per draw (e.g. (chain, draw, group)).
+    tau : array_like, broadcastable against eta, e.g. (S, 1) or (..., 1)
         Group-effect scales, >= 0 (tau = 0 gives N(0, 1) draws).
     rng : numpy.random.Generator
 
     Returns
     -------
-    ndarray, shape (S, G)
+    ndarray, the broadcast shape of the inputs
         The draws.
 
     Raises

@@ -194,9 +194,7 @@ class LogitNormalModel(BayesModel):
 
         eta = self._eta(idata)
         tau = posterior_array(idata, "tau")[..., None]
-        shape = eta.shape
-        z = draw_z(self.events.astype(np.float64), self.trials.astype(np.float64),
-                   eta.reshape(-1, shape[-1]), tau.reshape(-1, 1), rng).reshape(shape)
+        z = draw_z(self.events, self.trials, eta, tau, rng)  # (chain, draw, group)
         coords = {"group": list(self.labels)}
         add_posterior(idata, "z", z, ("group",), coords)
         add_posterior(idata, "p", special.expit(eta + tau * z), ("group",), coords)

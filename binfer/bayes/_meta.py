@@ -126,9 +126,7 @@ class MetaAnalysisModel(BayesModel):
             from ._ln_kernels import draw_z
 
             eta = posterior_array(idata, "baseline") + d[..., None]
-            z = draw_z(self.events_treat.astype(np.float64),
-                       self.trials_treat.astype(np.float64), eta.reshape(-1, eta.shape[-1]),
-                       tau.reshape(-1, 1), rng).reshape(eta.shape)
+            z = draw_z(self.events_treat, self.trials_treat, eta, tau[..., None], rng)
             coords = {"study": list(self.labels)}
             add_posterior(idata, "z", z, ("study",), coords)
             add_posterior(idata, "delta", d[..., None] + tau[..., None] * z, ("study",),
