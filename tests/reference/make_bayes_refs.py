@@ -515,11 +515,16 @@ def beta_mixture_quantiles(w, alpha, beta, init, q=QUANTS, tol=1e-13):
     return t
 
 
-def run_beta_binomial(name, res):
+def one_arm_counts(name):
+    """(y, n, and unique_pairs(y, n)) of a one-arm dataset's CSV."""
     rows = read_csv(f"{name}.csv")
     y = np.array([int(r["events"]) for r in rows], float)
     n = np.array([int(r["trials"]) for r in rows], float)
-    ys, ns, inv, mult = unique_pairs(y, n)
+    return (y, n, *unique_pairs(y, n))
+
+
+def run_beta_binomial(name, res):
+    y, n, ys, ns, inv, mult = one_arm_counts(name)
     cfg = RES[res]
 
     def lpf(U, V):
@@ -625,10 +630,7 @@ def ln_group_integrals(mu, tau, ys, ns, k_nodes, want_moments=False, maxel=3_000
 
 
 def run_logit_normal(name, res):
-    rows = read_csv(f"{name}.csv")
-    y = np.array([int(r["events"]) for r in rows], float)
-    n = np.array([int(r["trials"]) for r in rows], float)
-    ys, ns, inv, mult = unique_pairs(y, n)
+    y, n, ys, ns, inv, mult = one_arm_counts(name)
     cfg = RES[res]
 
     def logprior(M, LT):
