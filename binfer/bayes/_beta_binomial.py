@@ -25,12 +25,7 @@ def _random(n, logit_mu, log_kappa, rng=None, size=None):
 
 def _logp(k, n, logit_mu, log_kappa):
     """The beta-binomial log-PMF per group, one compiled Op (value and gradient)."""
-    import pytensor.tensor as pt
-
-    lchoose = pt.gammaln(n + 1.0) - pt.gammaln(k + 1.0) - pt.gammaln(n - k + 1.0)
-    # the hyperparameters arrive as length-1 vectors (CustomDist's broadcasting)
-    lm, lk = (pt.as_tensor_variable(v).flatten()[0] for v in (logit_mu, log_kappa))
-    return beta_binomial_logp_op()(k, n, lchoose, lm, lk)[0]
+    return beta_binomial_logp_op().logp(k, n, logit_mu, log_kappa)
 
 
 class BetaBinomialModel(BayesModel):

@@ -171,13 +171,9 @@ class LogitNormalModel(BayesModel):
 
     @staticmethod
     def _marginal_logp(k, n, eta, tau):
-        import pytensor.tensor as pt
-
         from ._op import logit_normal_marginal_op
 
-        lchoose = pt.gammaln(n + 1.0) - pt.gammaln(k + 1.0) - pt.gammaln(n - k + 1.0)
-        tau = pt.as_tensor_variable(tau).flatten()[0]  # CustomDist's length-1 vector
-        return logit_normal_marginal_op()(k, n, lchoose, eta, tau)[0]
+        return logit_normal_marginal_op().logp(k, n, eta, tau)
 
     def _eta(self, idata) -> np.ndarray:
         """(chain, draw, group) draws of mu + x' beta."""

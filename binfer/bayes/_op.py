@@ -399,10 +399,20 @@ def _make_group_logp_class(name: str, kernel, params: tuple[str, str], vector_fi
     def connection_pattern(self, node):
         return [[True] * 3] * 5
 
+    def logp(self, k, n, first, second):
+        """The (G,) log-likelihood graph as a ``CustomDist`` logp: log C(n, k) computed (and
+        constant-folded for observed data), scalar parameters taken from the length-1 vectors
+        that ``CustomDist`` broadcasts them to."""
+        lchoose = pt.gammaln(n + 1.0) - pt.gammaln(k + 1.0) - pt.gammaln(n - k + 1.0)
+        if not vector_first:
+            first = pt.as_tensor_variable(first).flatten()[0]
+        second = pt.as_tensor_variable(second).flatten()[0]
+        return self(k, n, lchoose, first, second)[0]
+
     op_class = type(name, (Op,), {
         "__doc__": doc, "__props__": (), "make_node": make_node, "perform": perform,
         "infer_shape": infer_shape, "pullback": pullback, "L_op": L_op,
-        "connection_pattern": connection_pattern})
+        "connection_pattern": connection_pattern, "logp": logp})
 
     def funcify(op):
         if vector_first:
