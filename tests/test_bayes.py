@@ -176,6 +176,21 @@ def test_logit_normal_marginal_and_sampled():
     assert idata.posterior["p"].shape == (2, 60, 12)
 
 
+@pytest.mark.parametrize("data", [
+    {"events": [0, 0, 0], "trials": [10, 20, 5]},  # no events anywhere
+    {"events": [1, 0, 1, 1], "trials": [1, 1, 1, 1]},  # one trial a group
+    {"events": [300_000_000, 310_000_000, 1], "trials": [10**9] * 3},  # a billion trials
+])
+def test_logit_normal_marginal_at_the_edges(data):
+    idata = quiet_fit(bayes.LogitNormalModel(data), random_seed=1)
+    p = idata.posterior["p"].values
+    assert np.isfinite(idata.log_likelihood["events"].values).all()
+    assert np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()
+    rate = np.array(data["events"]) / np.array(data["trials"])
+    if min(data["trials"]) == 10**9:  # the data pin each p to ~1e-5
+        np.testing.assert_allclose(p.mean(axis=(0, 1)), rate, atol=1e-4)
+
+
 def test_meta_analysis_outputs():
     idata = quiet_fit(bayes.MetaAnalysisModel(BLOCKERS), random_seed=2, log_likelihood=False)
     assert not has_group(idata, "log_likelihood")
